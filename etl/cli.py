@@ -1,0 +1,189 @@
+"""``harvest``: the command line of the pipeline (a contract: scripts depend on it).
+
+Exit codes: 0 success · 1 invalid data · 2 unusable input (unknown dataset,
+unreadable or undecodable file) · 3 portal error · 4 configuration error.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from etl.errors import HarvestError, Problem, ValidationFailed, ValidationReport
+from etl.registry import get_dataset, load_registry
+
+app = typer.Typer(
+    name="harvest",
+    help="Harvest department data into the Düsseldorf open data portal (CKAN).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def _errors_to_exit_codes() -> Iterator[None]:
+    """Expected failures become a message and an exit code; bugs keep their traceback."""
+    try:
+        yield
+    except ValidationFailed as exc:
+        print_report(exc.report, console=err)
+        err.print(f"[bold red]✗ {exc.message}[/]")
+        raise typer.Exit(exc.exit_code) from None
+    except HarvestError as exc:
+        err.print(f"[bold red]✗ {type(exc).__name__}:[/] {exc.message}", markup=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
+@contextmanager
+def _progress(enabled: bool = True) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr for long steps (plain lines when stderr is not a terminal)."""
+    if not enabled or not err.is_terminal:
+        yield lambda message: err.print(f"… {message}", style="dim")
+        return
+    with err.status("working") as status:
+        yield lambda message: status.update(message)
+
+
+def _problem_line(problem: Problem) -> str:
+    where = problem.file or ""
+    if problem.row is not None:
+        where += f", Zeile {problem.row}"
+    if problem.column:
+        where += f", Spalte {problem.column}"
+    text = f"{where}: {problem.message}" if where else problem.message
+    if problem.found is not None:
+        text += f" – gefunden: {problem.found!r}"
+    if problem.expected and problem.expected not in (problem.message, problem.check):
+        text += f" – erwartet: {problem.expected}"
+    return text
+
+
+def print_report(report: ValidationReport, *, console: Console, limit: int = 10) -> None:
+    """The validation report, grouped by check, with example rows."""
+    console.print(f"[bold]Prüfbericht {report.dataset}[/] ({report.rows:,} Zeilen)")
+    by_check: dict[str, list[Problem]] = {}
+    for problem in report.problems:
+        by_check.setdefault(problem.check, []).append(problem)
+    for check in report.checks:
+        mark = "[green]✓[/]" if check["success"] else "[red]✗[/]"
+        console.print(f"  {mark} {check['check']}", markup=True)
+        for problem in by_check.pop(check["check"], [])[:limit]:
+            console.print(f"      {_problem_line(problem)}", markup=False)
+    for check_name, problems in by_check.items():
+        console.print(f"  [red]✗[/] {check_name}", markup=True)
+        for problem in problems[:limit]:
+            console.print(f"      {_problem_line(problem)}", markup=False)
+
+
+@app.command("list")
+def list_datasets() -> None:
+    """List the registered datasets."""
+    with _errors_to_exit_codes():
+        table = Table("id", "family", "organization", "schedule", "release", "title")
+        for dataset in load_registry().values():
+            table.add_row(
+                dataset.id,
+                dataset.family,
+                dataset.organization.name,
+                dataset.schedule or "on demand",
+                dataset.release,
+                dataset.package.title,
+            )
+        out.print(table)
+
+
+FilesArg = Annotated[
+    list[Path] | None,
+    typer.Argument(help="Input files (default: the registry's source paths)."),
+]
+
+
+@app.command()
+def check(
+    dataset: Annotated[str, typer.Argument(help="Dataset id, see `harvest list`.")],
+    files: FilesArg = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for the normalized output files.")
+    ] = Path("out"),
+) -> None:
+    """Extract, transform and validate FILES; write the files that would be published.
+
+    No portal access. Exit 0: valid, outputs written under --out. Exit 1: invalid
+    data (a report names file, row, column and rule). Exit 2: unknown dataset or
+    unreadable file.
+    """
+    from etl import pipeline
+
+    with _errors_to_exit_codes():
+        entry = get_dataset(dataset)
+        paths = pipeline.resolve_inputs(entry, files)
+        with _progress() as say:
+            outcome = pipeline.check(entry, paths, out_dir, progress=say)
+        out.print(f"✓ {entry.id}: {outcome.report.rows:,} rows valid")
+        for file in outcome.files:
+            out.print(f"  {file.path}  {file.size:>10,} bytes  sha256:{file.sha256[:12]}…")
+
+
+@app.command()
+def publish(
+    dataset: Annotated[str, typer.Argument(help="Dataset id, see `harvest list`.")],
+    files: FilesArg = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the plan; write nothing to the portal.")
+    ] = False,
+) -> None:
+    """Run the full pipeline on FILES and publish to the portal.
+
+    The portal is CKAN_URL with the token CKAN_API_TOKEN. Prints per resource
+    created / updated / unchanged.
+    """
+    import tempfile
+
+    from etl import pipeline
+    from etl.portal import portal_from_env
+
+    with _errors_to_exit_codes():
+        entry = get_dataset(dataset)
+        paths = pipeline.resolve_inputs(entry, files)
+        portal = portal_from_env(require_token=not dry_run)
+        with tempfile.TemporaryDirectory(prefix="harvest-") as tmp, _progress() as say:
+            outcome = pipeline.check(entry, paths, Path(tmp), progress=say)
+            result = pipeline.publish(
+                entry, outcome.files, portal=portal, dry_run=dry_run, progress=say
+            )
+        _print_result(result.as_dict())
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    prefix = "plan (dry run): " if result["dry_run"] else ""
+    out.print(f"{prefix}package {result['dataset']}: {result['package_action']}")
+    for resource in result["resources"]:
+        out.print(f"  {resource['resource']}: {resource['action']}")
+    out.print(
+        f"{result['dataset_url']}  ({result['reads']} read / {result['writes']} write calls, "
+        f"{result['bytes_uploaded']:,} bytes uploaded)",
+        style="dim",
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,271 @@
+"""Reading department files: bytes → text → rows, whatever encoding and separator.
+
+Departments export from Excel, SAP and hand-made tools, so the same table arrives as
+UTF-8, UTF-8 with BOM, UTF-16 or Windows-1252; separated by ``;``, ``,`` or tabs;
+with CRLF or LF. Everything here is family-neutral; families map the rows to
+their schema by header name, never by position.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import charset_normalizer
+
+from etl.errors import InputError
+
+# Encodings a German municipal export can have when it is not UTF-8. charset
+# detection without this restriction picks cp1250/cp1257 for short German texts
+# (their umlauts coincide with cp1252), which then garbles other letters.
+LEGACY_ENCODINGS = ["cp1252", "iso8859_15", "cp850", "mac_roman"]
+
+_BOMS: list[tuple[bytes, str]] = [
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+]
+
+_CONTROL_OK = {"\t", "\n", "\r", "\f"}
+
+DELIMITERS = [";", ",", "\t", "|"]
+
+
+@dataclass(frozen=True)
+class DecodedText:
+    """A decoded text file and how it was decoded."""
+
+    text: str
+    encoding: str
+
+
+@dataclass
+class RawTable:
+    """Rows of one input file exactly as found (all cells are strings).
+
+    ``lines[i]`` is the physical line number (1-based) where data row ``i`` starts,
+    ``header_line`` the line of the header, so problems can point into the file.
+    ``meta`` carries facts a family derived from outside the rows (year from the
+    file name, …).
+    """
+
+    source: str
+    header: list[str]
+    rows: list[list[str]]
+    lines: list[int]
+    header_line: int
+    encoding: str
+    delimiter: str
+    sha256: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_bytes(path: Path, *, max_bytes: int) -> bytes:
+    """Read an input file with a size limit.
+
+    Raises:
+        InputError: missing, not a regular file, empty, or larger than ``max_bytes``.
+    """
+    name = path.name
+    if not path.exists():
+        raise InputError("Datei nicht gefunden", file=str(path))
+    if not path.is_file():
+        raise InputError("ist keine Datei", file=name)
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError("die Datei ist leer (0 Bytes)", file=name)
+    if size > max_bytes:
+        raise InputError(
+            f"die Datei ist {size:,} Bytes groß, erlaubt sind höchstens {max_bytes:,} Bytes",
+            file=name,
+        )
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"Datei nicht lesbar: {exc.strerror}", file=name) from None
+
+
+def decode_text(data: bytes, *, name: str, encoding: str = "auto") -> DecodedText:
+    """Decode a text file.
+
+    With ``encoding="auto"``: a byte-order mark decides; otherwise strict UTF-8 is
+    tried first (valid UTF-8 is practically never an accident for German text);
+    otherwise the best of the legacy western encodings according to
+    charset-normalizer. Binary content is refused rather than guessed.
+
+    Raises:
+        InputError: the bytes are binary or not decodable with the chosen encoding.
+    """
+    if encoding != "auto":
+        try:
+            text = data.decode(encoding)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise InputError(
+                f"nicht als {encoding} lesbar ({_describe_decode_error(exc)})", file=name
+            ) from None
+        return DecodedText(_check_text(text, name), encoding)
+
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data.decode(codec)
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"beginnt mit einer {codec}-Kennung (BOM), ist aber nicht als {codec} "
+                    f"lesbar ({_describe_decode_error(exc)})",
+                    file=name,
+                ) from None
+            return DecodedText(_check_text(text.lstrip("\ufeff"), name), codec)
+
+    if b"\x00" in data:
+        raise InputError(
+            "enthält NUL-Bytes: das ist keine Textdatei (CSV), sondern vermutlich eine "
+            "Binärdatei oder UTF-16 ohne Kennung; bitte als CSV (UTF-8) speichern",
+            file=name,
+        )
+    try:
+        return DecodedText(_check_text(data.decode("utf-8"), name), "utf-8")
+    except UnicodeDecodeError:
+        pass
+    best = charset_normalizer.from_bytes(data, cp_isolation=LEGACY_ENCODINGS).best()
+    if best is None:
+        raise InputError(
+            "Zeichenkodierung nicht erkennbar (weder UTF-8 noch Windows-1252); "
+            "bitte als CSV (UTF-8) speichern",
+            file=name,
+        )
+    return DecodedText(_check_text(str(best), name), best.encoding)
+
+
+def _describe_decode_error(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"Byte 0x{exc.object[exc.start]:02x} an Position {exc.start}"
+    return str(exc)
+
+
+def _check_text(text: str, name: str) -> str:
+    """Refuse decoded 'text' that is really binary (control characters)."""
+    sample = text[:65536]
+    bad = sum(1 for ch in sample if unicodedata.category(ch) == "Cc" and ch not in _CONTROL_OK)
+    if bad:
+        raise InputError(
+            f"enthält {bad} Steuerzeichen: das ist keine Textdatei (CSV); "
+            "bitte die Tabelle als CSV exportieren",
+            file=name,
+        )
+    return text
+
+
+def detect_delimiter(text: str, *, name: str) -> str:
+    """Pick the separator that splits the first lines into the same number of fields.
+
+    Written here rather than with ``csv.Sniffer``: the sniffer also guesses quote
+    characters and is known to pick letters or spaces as delimiters on short
+    files; we only ever need to choose among a few candidates, which the csv module
+    then parses properly.
+    """
+    lines = [line for line in text.splitlines()[:50] if line.strip()]
+    if not lines:
+        raise InputError("enthält keine Zeilen", file=name)
+    best: tuple[float, str] | None = None
+    sample = "\n".join(lines)
+    for delimiter in DELIMITERS:
+        counts = [len(row) for row in csv.reader(io.StringIO(sample), delimiter=delimiter)]
+        if not counts or counts[0] < 2:
+            continue
+        mode, frequency = Counter(counts).most_common(1)[0]
+        # consistency first, then more columns; ';' wins ties (German Excel default)
+        score = frequency / len(counts) + min(mode, 50) / 1000
+        if best is None or score > best[0] + 1e-9:
+            best = (score, delimiter)
+    if best is None:
+        raise InputError(
+            "kein Trennzeichen erkennbar: erwartet wird eine Tabelle mit mehreren Spalten, "
+            "getrennt durch ';' oder ','",
+            file=name,
+        )
+    return best[1]
+
+
+def read_delimited(
+    path: Path,
+    *,
+    encoding: str = "auto",
+    delimiter: str = "auto",
+    max_bytes: int = 50 * 1024 * 1024,
+) -> RawTable:
+    """Read a delimited text file into a :class:`RawTable`.
+
+    The first non-blank line is the header. Blank lines are skipped; their line
+    numbers still count, so reported rows match what an editor shows.
+
+    Raises:
+        InputError: unreadable, undecodable, binary, or without a usable header.
+    """
+    name = path.name
+    data = read_bytes(path, max_bytes=max_bytes)
+    decoded = decode_text(data, name=name, encoding=encoding)
+    text = unicodedata.normalize("NFC", decoded.text)
+    sep = detect_delimiter(text, name=name) if delimiter == "auto" else delimiter
+
+    header: list[str] | None = None
+    header_line = 0
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    line_start = 1
+    try:
+        for row in reader:
+            this_line = line_start
+            line_start = reader.line_num + 1
+            if not any(cell.strip() for cell in row):
+                continue
+            if header is None:
+                header, header_line = row, this_line
+                continue
+            rows.append(row)
+            lines.append(this_line)
+    except csv.Error as exc:
+        raise InputError(f"Zeile {reader.line_num}: nicht lesbar ({exc})", file=name) from None
+    if header is None:
+        raise InputError("enthält keine Kopfzeile", file=name)
+    return RawTable(
+        source=name,
+        header=[cell.strip() for cell in header],
+        rows=rows,
+        lines=lines,
+        header_line=header_line,
+        encoding=decoded.encoding,
+        delimiter=sep,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def normalize_header(value: str) -> str:
+    """A header in comparable form: case-folded, umlauts transliterated, no punctuation.
+
+    ``"Geschlecht "``, ``"GESCHLECHT"`` and ``"geschlecht"`` compare equal, and so
+    do ``"Fläche"`` and ``"Flaeche"`` (departments transliterate inconsistently).
+    """
+    folded = unicodedata.normalize("NFC", value).strip().casefold()
+    for umlaut, plain in (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss")):
+        folded = folded.replace(umlaut, plain)
+    return "".join(ch if ch.isalnum() else "_" for ch in folded).strip("_")

@@ -1,0 +1,82 @@
+"""What every source family provides, and the tidy result they hand to validation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from etl.errors import Problem
+from etl.readers import RawTable
+from etl.registry import Dataset
+
+META_PREFIX = "_"
+"""Columns starting with ``_`` (``_file``, ``_line``) locate rows in the inputs for
+reports; they are never published."""
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input file as it entered the pipeline."""
+
+    name: str
+    sha256: str
+
+
+@dataclass
+class Tidy:
+    """The transformed table plus the problems found while building it.
+
+    Problems found here (a count that is not a number, a required column missing)
+    are reported together with the suite's findings, so a department gets one list.
+    """
+
+    frame: pd.DataFrame
+    problems: list[Problem] = field(default_factory=list)
+    inputs: list[InputFile] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def published_frame(self) -> pd.DataFrame:
+        """The frame without location columns: what users download."""
+        keep = [c for c in self.frame.columns if not str(c).startswith(META_PREFIX)]
+        return self.frame[keep]
+
+
+class SourceFamily(Protocol):
+    """A family of sources: how its files are read and turned into a tidy table."""
+
+    def extract(self, dataset: Dataset, paths: Sequence[Path]) -> list[Any]:
+        """Read input files into raw, family-specific objects (InputError if unreadable)."""
+        ...
+
+    def transform(self, dataset: Dataset, raws: list[Any]) -> Tidy:
+        """Map raw objects to the published schema, collecting problems."""
+        ...
+
+    def save_raws(self, raws: list[Any], directory: Path) -> list[Path]:
+        """Persist raw objects for the next task (Airflow passes only paths)."""
+        ...
+
+    def load_raws(self, paths: Sequence[Path]) -> list[Any]:
+        """Inverse of :func:`save_raws`."""
+        ...
+
+
+def save_raw_tables(raws: list[RawTable], directory: Path) -> list[Path]:
+    """Persist :class:`RawTable` objects as JSON files (strings only, lossless)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, raw in enumerate(raws):
+        path = directory / f"raw-{index:03d}.json"
+        path.write_text(json.dumps(asdict(raw), ensure_ascii=False), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def load_raw_tables(paths: Sequence[Path]) -> list[RawTable]:
+    """Inverse of :func:`save_raw_tables`."""
+    return [RawTable(**json.loads(Path(p).read_text(encoding="utf-8"))) for p in paths]

@@ -1,0 +1,101 @@
+"""Decoding and splitting department files, whatever their encoding and separator."""
+
+from __future__ import annotations
+
+import codecs
+
+import pytest
+
+from etl.errors import InputError
+from etl.readers import decode_text, detect_delimiter, normalize_header, read_delimited
+
+TEXT = "Name;Anzahl\r\nJürgen;3\r\nRenée;2\r\nZoë;1\r\n"
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding"),
+    [
+        (TEXT.encode("utf-8"), "utf-8"),
+        (codecs.BOM_UTF8 + TEXT.encode("utf-8"), "utf-8-sig"),
+        (TEXT.encode("cp1252"), "cp1252"),
+        (TEXT.encode("utf-16"), "utf-16"),
+    ],
+)
+def test_decode_text_detects_common_encodings(data: bytes, encoding: str) -> None:
+    decoded = decode_text(data, name="x.csv")
+    assert decoded.text == TEXT
+    assert decoded.encoding == encoding
+
+
+def test_decode_text_prefers_windows_1252_over_central_european_guesses() -> None:
+    # 'š' and 'ž' differ between cp1252 and cp1250, which detectors often pick
+    text = "Name;Anzahl\nJiří;1\n".replace("ř", "r") + "Šejla;2\nŽana;1\nMaëlle;3\n"
+    decoded = decode_text(text.encode("cp1252"), name="x.csv")
+    assert decoded.text == text
+
+
+def test_decode_text_honours_explicit_encoding_and_reports_the_bad_byte() -> None:
+    with pytest.raises(InputError, match=r"x\.csv: nicht als utf-8 lesbar \(Byte 0xfc"):
+        decode_text("Jürgen".encode("cp1252"), name="x.csv", encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"Name;Anzahl\nAnna;1\x00\n", bytes(range(256)) * 4, b"PK\x03\x04\x14\x00\x06\x00binary"],
+)
+def test_decode_text_refuses_binary(data: bytes) -> None:
+    with pytest.raises(InputError, match="keine Textdatei|Zeichenkodierung"):
+        decode_text(data, name="x.csv")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a;b;c\n1;2;3\n", ";"),
+        ("a,b,c\n1,2,3\n", ","),
+        ("a\tb\n1\t2\n", "\t"),
+        # commas inside quoted names must not win over the real separator
+        ('name;count\n"Müller, Anna";1\n"Meier, Jo";2\n', ";"),
+        # decimal commas in a ';' file
+        ("Stadtbezirk;Flaeche\n01;11,3\n02;7,4\n", ";"),
+    ],
+)
+def test_detect_delimiter(text: str, expected: str) -> None:
+    assert detect_delimiter(text, name="x.csv") == expected
+
+
+def test_detect_delimiter_needs_more_than_one_column() -> None:
+    with pytest.raises(InputError, match="kein Trennzeichen"):
+        detect_delimiter("just one column\nand another line\n", name="x.csv")
+
+
+def test_read_delimited_keeps_physical_line_numbers(write_file) -> None:
+    path = write_file("v.csv", "\ufeffName;Anzahl\r\n\r\nAnna;1\r\n\"Jo\r\nhn\";2\r\nEva;3\r\n")
+    raw = read_delimited(path)
+    assert raw.header == ["Name", "Anzahl"]
+    assert raw.rows == [["Anna", "1"], ["Jo\r\nhn", "2"], ["Eva", "3"]]
+    assert raw.lines == [3, 4, 6]
+    assert raw.encoding == "utf-8-sig"
+    assert raw.delimiter == ";"
+    assert len(raw.sha256) == 64
+
+
+def test_read_delimited_refuses_empty_and_oversized_files(write_file) -> None:
+    with pytest.raises(InputError, match="leer"):
+        read_delimited(write_file("empty.csv", b""))
+    with pytest.raises(InputError, match="höchstens 10 Bytes"):
+        read_delimited(write_file("big.csv", "Name;Anzahl\nAnna;1\n"), max_bytes=10)
+
+
+def test_read_delimited_missing_file_is_input_error(tmp_path) -> None:
+    with pytest.raises(InputError, match="nicht gefunden"):
+        read_delimited(tmp_path / "nope.csv")
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("Geschlecht ", "geschlecht"), ("VORNAME", "vorname"), ("Fläche", "flaeche"),
+     ("Flaeche", "flaeche"), ("Anzahl (gesamt)", "anzahl__gesamt")],
+)
+def test_normalize_header(header: str, expected: str) -> None:
+    assert normalize_header(header) == expected
