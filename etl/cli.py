@@ -160,7 +160,12 @@ def publish(
         with tempfile.TemporaryDirectory(prefix="harvest-") as tmp, _progress() as say:
             outcome = pipeline.check(entry, paths, Path(tmp), progress=say)
             result = pipeline.publish(
-                entry, outcome.files, portal=portal, dry_run=dry_run, progress=say
+                entry,
+                outcome.files,
+                portal=portal,
+                dry_run=dry_run,
+                facts=outcome.facts,
+                progress=say,
             )
         _print_result(result.as_dict())
 

@@ -99,6 +99,7 @@ class CheckOutcome:
     report: ValidationReport
     files: list[RenderedFile]
     inputs: list[InputFile]
+    facts: dict[str, Any]
 
 
 def check(
@@ -124,7 +125,9 @@ def check(
     report = validate(dataset, tidy, today=today)
     say("rendering")
     files = render(dataset, tidy, out_dir)
-    return CheckOutcome(report=report, files=files, inputs=tidy.inputs)
+    return CheckOutcome(
+        report=report, files=files, inputs=tidy.inputs, facts=tidy.notes.get("package", {})
+    )
 
 
 def publish(
@@ -133,10 +136,13 @@ def publish(
     *,
     portal: Portal,
     dry_run: bool = False,
+    facts: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> PublishResult:
     """Publish rendered files (see :func:`etl.portal.publish`)."""
-    return publish_files(dataset, files, portal=portal, dry_run=dry_run, progress=progress)
+    return publish_files(
+        dataset, files, portal=portal, dry_run=dry_run, facts=facts, progress=progress
+    )
 
 
 # --------------------------------------------------------------------------- staging
@@ -226,12 +232,16 @@ def stage_validate(
         "rows": report.rows,
         "report": str(directory / "report.json"),
         "files": [f.as_dict() for f in files],
+        "facts": tidy.notes.get("package", {}),
     }
 
 
-def stage_publish(
-    dataset: Dataset, files: list[dict[str, Any]], *, portal: Portal
-) -> dict[str, Any]:
-    """Publish staged files; returns the publish result as a dict."""
-    result = publish(dataset, [RenderedFile(**f) for f in files], portal=portal)
+def stage_publish(dataset: Dataset, validated: dict[str, Any], *, portal: Portal) -> dict[str, Any]:
+    """Publish what :func:`stage_validate` staged; returns the publish result as a dict."""
+    result = publish(
+        dataset,
+        [RenderedFile(**f) for f in validated["files"]],
+        portal=portal,
+        facts=validated.get("facts"),
+    )
     return result.as_dict()

@@ -14,6 +14,7 @@ uploaded again, so an unchanged dataset costs exactly one read and no write.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import time
 from collections import Counter
@@ -336,8 +337,13 @@ def data_dictionary(dataset: Dataset) -> str:
     return "\n".join(lines)
 
 
-def package_fields(dataset: Dataset) -> dict[str, Any]:
-    """The package as the registry wants it on the portal (without resources)."""
+def package_fields(dataset: Dataset, facts: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The package as the registry wants it on the portal (without resources).
+
+    Args:
+        facts: package-level facts derived from the data (``Tidy.notes["package"]``,
+            e.g. the spatial extent); published as extras.
+    """
     package = dataset.package
     notes = f"{package.description.strip()}\n\n### Spalten\n\n{data_dictionary(dataset)}\n"
     fields: dict[str, Any] = {
@@ -350,14 +356,32 @@ def package_fields(dataset: Dataset) -> dict[str, Any]:
         "maintainer_email": package.maintainer_email,
         "url": package.url or "",
         "private": dataset.release == "queued",
+        "extras": _extras(facts or {}),
     }
     return fields
+
+
+def _extras(values: dict[str, Any]) -> list[dict[str, str]]:
+    """CKAN extras are string pairs; structured values are stored as JSON."""
+    extras = []
+    for key in sorted(values):
+        value = values[key]
+        if value is None:
+            continue
+        text = (
+            value
+            if isinstance(value, str)
+            else json.dumps(value, ensure_ascii=False, sort_keys=True)
+        )
+        extras.append({"key": key, "value": text})
+    return extras
 
 
 def resource_fields(dataset: Dataset, file: RenderedFile) -> dict[str, Any]:
     """Metadata of one resource (without the upload)."""
     resource = next(r for r in dataset.resources if r.resource_name(dataset.id) == file.resource)
     description = resource.description or f"{dataset.package.title} als {file.format}"
+    description = f"{description}\n\n{data_dictionary(dataset)}"
     return {
         "name": file.resource,
         "format": file.format,
@@ -374,6 +398,9 @@ def _package_differences(current: dict[str, Any], desired: dict[str, Any]) -> li
         if key == "tags":
             have = sorted(t["name"] for t in have or [])
             want = sorted(t["name"] for t in want)
+        elif key == "extras":
+            have = {e["key"]: e["value"] for e in have or []}
+            want = {e["key"]: e["value"] for e in want}
         elif isinstance(want, str):
             have = have or ""
         if have != want:
@@ -397,6 +424,7 @@ def publish(
     *,
     portal: Portal,
     dry_run: bool = False,
+    facts: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> PublishResult:
     """Bring the portal's package ``dataset.id`` in line with ``files``.
@@ -411,7 +439,7 @@ def publish(
     say = progress or (lambda _message: None)
     start_reads, start_writes = portal.stats.read_calls, portal.stats.write_calls
     start_bytes = portal.stats.bytes_uploaded
-    desired = package_fields(dataset)
+    desired = package_fields(dataset, facts)
 
     try:
         current: dict[str, Any] | None = portal.call("package_show", {"id": dataset.id})

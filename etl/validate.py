@@ -22,7 +22,7 @@ import pandas as pd
 
 from etl.errors import ConfigError, Problem, ValidationFailed, ValidationReport
 from etl.registry import PROJECT_ROOT, Dataset
-from etl.sources.base import META_PREFIX, Tidy
+from etl.sources.base import LOCATION_COLUMNS, Tidy
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def validate(dataset: Dataset, tidy: Tidy, *, today: dt.date | None = None) -> V
     """Run the dataset's suite on the tidy table; merge in the transform's problems."""
     suite = load_suite(dataset.id)
     frame = tidy.frame
-    published = [c for c in frame.columns if not str(c).startswith(META_PREFIX)]
+    checked = [c for c in frame.columns if c not in LOCATION_COLUMNS]
     report = ValidationReport(dataset=dataset.id, rows=len(frame))
     report.problems.extend(tidy.problems)
     if tidy.problems:
@@ -146,7 +146,7 @@ def validate(dataset: Dataset, tidy: Tidy, *, today: dt.date | None = None) -> V
     else:
         report.checks.append({"check": "Lesbarkeit und Aufbau", "success": True, "failed": 0})
 
-    result = _gx().run(suite, _frame_for_gx(frame[published]), suite_parameters(today))
+    result = _gx().run(suite, _frame_for_gx(frame[checked]), suite_parameters(today))
     seen = {(p.file, p.row, p.column) for p in tidy.problems}
     headers: dict[str, dict[str, str]] = tidy.notes.get("headers", {})
     # published columns that already have unreadable cells: their whole-column

@@ -15,8 +15,11 @@ from etl.readers import RawTable
 from etl.registry import Dataset
 
 META_PREFIX = "_"
-"""Columns starting with ``_`` (``_file``, ``_line``) locate rows in the inputs for
-reports; they are never published."""
+"""Columns starting with ``_`` are never published. ``_file`` and ``_line`` locate
+rows in the inputs for reports; a family may add other ``_`` columns as facts for
+the suite to check (e.g. ``_geometry_valid``)."""
+
+LOCATION_COLUMNS = ("_file", "_line")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,10 @@ class Tidy:
 
     Problems found here (a count that is not a number, a required column missing)
     are reported together with the suite's findings, so a department gets one list.
+
+    ``notes`` is JSON-safe. Known keys: ``headers`` (file -> published column ->
+    header as written in that file, for reports) and ``package`` (package-level
+    facts derived from the data, such as the spatial extent, published as extras).
     """
 
     frame: pd.DataFrame

@@ -146,7 +146,7 @@ def build_dag(dataset: Dataset, *, family_doc: str | None = None) -> DAG:
             with _fail_without_retry_on_bad_input():
                 entry = get_dataset(dataset_id)
                 with CkanHook().get_conn() as portal:
-                    result = pipeline.stage_publish(entry, validated["files"], portal=portal)
+                    result = pipeline.stage_publish(entry, validated, portal=portal)
             for resource in result["resources"]:
                 log.info("%s: %s", resource["resource"], resource["action"])
             log.info(

@@ -27,7 +27,11 @@ def parsed(tmp_path_factory) -> dict:
     }
     result = subprocess.run(
         [sys.executable, str(HERE / "parse_guarded.py")],
-        capture_output=True, text=True, env=env, timeout=300, cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=PROJECT,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -68,6 +72,9 @@ def test_dataset_dag_settings(parsed, dataset_id: str) -> None:
 
 
 def test_parse_time_is_reported(parsed, harvest_report) -> None:
-    harvest_report("DAG folder parse", f"{parsed['seconds'] * 1000:.0f} ms total; per file: "
-                   + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in parsed["per_file"].items()))
+    harvest_report(
+        "DAG folder parse",
+        f"{parsed['seconds'] * 1000:.0f} ms total; per file: "
+        + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in parsed["per_file"].items()),
+    )
     assert parsed["per_file"]  # every DAG file was parsed and timed

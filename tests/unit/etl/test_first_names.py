@@ -25,7 +25,9 @@ def rows(tidy) -> list[tuple]:
 
 
 def test_per_gender_lists_take_gender_and_year_from_file_name(dataset, write_file) -> None:
-    girls = write_file("Vornamen_2019_weiblich.csv", "Name;Anzahl\r\nZoé;3\r\nAnna-Lena;2\r\n", "cp1252")
+    girls = write_file(
+        "Vornamen_2019_weiblich.csv", "Name;Anzahl\r\nZoé;3\r\nAnna-Lena;2\r\n", "cp1252"
+    )
     boys = write_file("vornamen_männlich_2019.csv", "NAME,ANZAHL\nJoël,4\n")
     tidy = build(dataset, girls, boys)
     assert tidy.problems == []
@@ -34,12 +36,20 @@ def test_per_gender_lists_take_gender_and_year_from_file_name(dataset, write_fil
         (2019, "Zoé", "w", None, 3),
         (2019, "Anna-Lena", "w", None, 2),
     ]
-    assert [i.name for i in tidy.inputs] == ["Vornamen_2019_weiblich.csv", "vornamen_männlich_2019.csv"]
+    assert [i.name for i in tidy.inputs] == [
+        "Vornamen_2019_weiblich.csv",
+        "vornamen_männlich_2019.csv",
+    ]
 
 
 def test_ranked_list_maps_columns_by_name_not_position(dataset, write_file) -> None:
-    a = write_file("Vornamen_2022.csv", "\ufeffVorname;geschlecht;position;Anzahl\r\nMarie;w;2;10\r\nNoah;m;1;9\r\n")
-    b = write_file("vornamen-2023.csv", "Anzahl,Position,VORNAME,Geschlecht\n12,1,Marie,w\n1,1,Alex,d\n")
+    a = write_file(
+        "Vornamen_2022.csv",
+        "\ufeffVorname;geschlecht;position;Anzahl\r\nMarie;w;2;10\r\nNoah;m;1;9\r\n",
+    )
+    b = write_file(
+        "vornamen-2023.csv", "Anzahl,Position,VORNAME,Geschlecht\n12,1,Marie,w\n1,1,Alex,d\n"
+    )
     tidy = build(dataset, a, b)
     assert tidy.problems == []
     assert rows(tidy) == [
@@ -51,9 +61,14 @@ def test_ranked_list_maps_columns_by_name_not_position(dataset, write_file) -> N
 
 
 def test_names_are_trimmed_and_apostrophes_unified(dataset, write_file) -> None:
-    path = write_file("v_2020.csv", "vorname;anzahl;geschlecht\n  D’Angelo ;2;M\nKahang´i;1;W\nJean  Luc;1;männlich\n")
+    path = write_file(
+        "v_2020.csv",
+        "vorname;anzahl;geschlecht\n  D’Angelo ;2;M\nKahang´i;1;W\nJean  Luc;1;männlich\n",
+    )
     assert [r[1:3] for r in rows(build(dataset, path))] == [
-        ("D'Angelo", "m"), ("Jean Luc", "m"), ("Kahang'i", "w")
+        ("D'Angelo", "m"),
+        ("Jean Luc", "m"),
+        ("Kahang'i", "w"),
     ]
 
 
@@ -74,7 +89,9 @@ def test_unparseable_count_is_reported_with_file_line_and_header(dataset, write_
         ("vornamen_2019_2020_weiblich.csv", "Name;Anzahl\nAnna;1\n", "mehrere Jahreszahlen"),
     ],
 )
-def test_structural_problems_are_reported_not_raised(dataset, write_file, name, text, message) -> None:
+def test_structural_problems_are_reported_not_raised(
+    dataset, write_file, name, text, message
+) -> None:
     tidy = build(dataset, write_file(name, text))
     assert len(tidy.problems) == 1
     assert message in tidy.problems[0].message
@@ -82,7 +99,9 @@ def test_structural_problems_are_reported_not_raised(dataset, write_file, name, 
 
 
 def test_row_with_extra_fields_is_a_problem(dataset, write_file) -> None:
-    tidy = build(dataset, write_file("v_2020.csv", "Vorname;Anzahl;Geschlecht\nAnna;1;w;x\nBen;2;m\n"))
+    tidy = build(
+        dataset, write_file("v_2020.csv", "Vorname;Anzahl;Geschlecht\nAnna;1;w;x\nBen;2;m\n")
+    )
     assert [(p.check, p.row) for p in tidy.problems] == [("Zeilenaufbau", 2)]
     assert rows(tidy) == [(2020, "Ben", "m", None, 2)]
 

@@ -15,7 +15,7 @@ def frame() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "jahr": pd.array([2023, 2023], dtype="Int64"),
-            "vorname": pd.array(["Zoë", "=HYPERLINK(\"x\")"], dtype="string"),
+            "vorname": pd.array(["Zoë", '=HYPERLINK("x")'], dtype="string"),
             "geschlecht": pd.array(["w", "m"], dtype="string"),
             "position": pd.array([1, None], dtype="Int64"),
             "anzahl": pd.array([-1, 3], dtype="Int64"),
@@ -37,8 +37,10 @@ def test_csv_is_utf8_bom_semicolon_and_neutralizes_formulas_only_in_text(tmp_pat
     files = render(get_dataset("vornamen"), frame(), tmp_path)
     raw = (tmp_path / "vornamen.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbfjahr;vorname;geschlecht;position;anzahl\r\n")
-    back = pd.read_csv(io.BytesIO(raw), sep=";", encoding="utf-8-sig", dtype=str, keep_default_na=False)
-    assert back["vorname"].tolist() == ["Zoë", "'=HYPERLINK(\"x\")"]
+    back = pd.read_csv(
+        io.BytesIO(raw), sep=";", encoding="utf-8-sig", dtype=str, keep_default_na=False
+    )
+    assert back["vorname"].tolist() == ["Zoë", '\'=HYPERLINK("x")']
     assert back["anzahl"].tolist() == ["-1", "3"]  # numbers untouched
     assert back["position"].tolist() == ["1", ""]
     assert files[0].mimetype == "text/csv"
@@ -47,11 +49,25 @@ def test_csv_is_utf8_bom_semicolon_and_neutralizes_formulas_only_in_text(tmp_pat
 def test_json_records_keep_types_and_nulls(tmp_path) -> None:
     render(get_dataset("vornamen"), frame(), tmp_path)
     records = json.loads((tmp_path / "vornamen.json").read_text(encoding="utf-8"))
-    assert records[0] == {"jahr": 2023, "vorname": "Zoë", "geschlecht": "w", "position": 1, "anzahl": -1}
+    assert records[0] == {
+        "jahr": 2023,
+        "vorname": "Zoë",
+        "geschlecht": "w",
+        "position": 1,
+        "anzahl": -1,
+    }
     assert records[1]["position"] is None
     assert "\\/" not in (tmp_path / "vornamen.json").read_text(encoding="utf-8")
 
 
 def test_neutralize_formulas() -> None:
     series = pd.Series(["=1+1", "+49 211", "-x", "@SUM", "\tx", "Anna", None], dtype="string")
-    assert neutralize_formulas(series).tolist() == ["'=1+1", "'+49 211", "'-x", "'@SUM", "'\tx", "Anna", pd.NA]
+    assert neutralize_formulas(series).tolist() == [
+        "'=1+1",
+        "'+49 211",
+        "'-x",
+        "'@SUM",
+        "'\tx",
+        "Anna",
+        pd.NA,
+    ]

@@ -44,7 +44,7 @@ def test_decode_text_honours_explicit_encoding_and_reports_the_bad_byte() -> Non
     [b"Name;Anzahl\nAnna;1\x00\n", bytes(range(256)) * 4, b"PK\x03\x04\x14\x00\x06\x00binary"],
 )
 def test_decode_text_refuses_binary(data: bytes) -> None:
-    with pytest.raises(InputError, match="keine Textdatei|Zeichenkodierung"):
+    with pytest.raises(InputError, match=r"keine Textdatei|Zeichenkodierung"):
         decode_text(data, name="x.csv")
 
 
@@ -70,7 +70,7 @@ def test_detect_delimiter_needs_more_than_one_column() -> None:
 
 
 def test_read_delimited_keeps_physical_line_numbers(write_file) -> None:
-    path = write_file("v.csv", "\ufeffName;Anzahl\r\n\r\nAnna;1\r\n\"Jo\r\nhn\";2\r\nEva;3\r\n")
+    path = write_file("v.csv", '\ufeffName;Anzahl\r\n\r\nAnna;1\r\n"Jo\r\nhn";2\r\nEva;3\r\n')
     raw = read_delimited(path)
     assert raw.header == ["Name", "Anzahl"]
     assert raw.rows == [["Anna", "1"], ["Jo\r\nhn", "2"], ["Eva", "3"]]
@@ -94,8 +94,13 @@ def test_read_delimited_missing_file_is_input_error(tmp_path) -> None:
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [("Geschlecht ", "geschlecht"), ("VORNAME", "vorname"), ("Fläche", "flaeche"),
-     ("Flaeche", "flaeche"), ("Anzahl (gesamt)", "anzahl__gesamt")],
+    [
+        ("Geschlecht ", "geschlecht"),
+        ("VORNAME", "vorname"),
+        ("Fläche", "flaeche"),
+        ("Flaeche", "flaeche"),
+        ("Anzahl (gesamt)", "anzahl__gesamt"),
+    ],
 )
 def test_normalize_header(header: str, expected: str) -> None:
     assert normalize_header(header) == expected

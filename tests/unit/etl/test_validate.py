@@ -33,7 +33,9 @@ def failed(report) -> dict[str, list[tuple]]:
 
 
 def test_real_berlin_lists_pass(dataset) -> None:
-    report = report_for(dataset, FIRSTNAMES / "Berlin_Mitte_2016.csv", FIRSTNAMES / "Berlin_Mitte_2023.csv")
+    report = report_for(
+        dataset, FIRSTNAMES / "Berlin_Mitte_2016.csv", FIRSTNAMES / "Berlin_Mitte_2023.csv"
+    )
     assert report.success, report.problems[:3]
     assert report.rows == 3848 + 4394
     assert all(c["success"] for c in report.checks)
@@ -65,7 +67,12 @@ def test_real_koeln_2017_duplicates_without_position_are_rejected(dataset) -> No
     assert len(duplicates) == 20  # examples are capped; the count is complete
     total = next(c for c in report.checks if c["check"].startswith("Jeder Vorname"))["failed"]
     assert total > 1000
-    assert ("Vornamen_Koeln_2017.csv", 5, "jahr, vorname, geschlecht, position", "2017, Paul, m, ") in duplicates
+    assert (
+        "Vornamen_Koeln_2017.csv",
+        5,
+        "jahr, vorname, geschlecht, position",
+        "2017, Paul, m, ",
+    ) in duplicates
 
 
 def test_same_file_twice_is_a_duplicate(dataset, write_file) -> None:
@@ -103,17 +110,29 @@ def test_future_year_is_implausible(dataset, write_file) -> None:
 
 
 def test_parse_problem_is_not_reported_twice(dataset, write_file) -> None:
-    report = report_for(dataset, write_file("v_2020.csv", "Vorname;Anzahl;Geschlecht\nAnna;viele;w\n"))
-    assert [(p.check, p.column, p.found) for p in report.problems] == [("Zahlenformat", "Anzahl", "viele")]
+    report = report_for(
+        dataset, write_file("v_2020.csv", "Vorname;Anzahl;Geschlecht\nAnna;viele;w\n")
+    )
+    assert [(p.check, p.column, p.found) for p in report.problems] == [
+        ("Zahlenformat", "Anzahl", "viele")
+    ]
 
 
 def test_check_writes_nothing_for_invalid_data(dataset, write_file, tmp_path) -> None:
     out = tmp_path / "out"
     with pytest.raises(ValidationFailed) as caught:
-        pipeline.check(dataset, [write_file("v_2020.csv", "Vorname;Anzahl;Geschlecht\nAnna;0;w\n")], out)
+        pipeline.check(
+            dataset, [write_file("v_2020.csv", "Vorname;Anzahl;Geschlecht\nAnna;0;w\n")], out
+        )
     assert caught.value.exit_code == 1
     assert not out.exists()
 
 
 def test_suite_columns_lists_every_referenced_column() -> None:
-    assert suite_columns(load_suite("vornamen")) == {"jahr", "vorname", "geschlecht", "position", "anzahl"}
+    assert suite_columns(load_suite("vornamen")) == {
+        "jahr",
+        "vorname",
+        "geschlecht",
+        "position",
+        "anzahl",
+    }
