@@ -27,6 +27,8 @@ from etl.errors import InputError
 # (their umlauts coincide with cp1252), which then garbles other letters.
 LEGACY_ENCODINGS = ["cp1252", "iso8859_15", "cp850", "mac_roman"]
 
+WIDE_ENCODINGS = ["utf_16_le", "utf_16_be", "utf_32_le", "utf_32_be"]
+
 _BOMS: list[tuple[bytes, str]] = [
     (codecs.BOM_UTF32_LE, "utf-32"),
     (codecs.BOM_UTF32_BE, "utf-32"),
@@ -136,6 +138,15 @@ def decode_text(data: bytes, *, name: str, encoding: str = "auto") -> DecodedTex
             return DecodedText(_check_text(text.lstrip("\ufeff"), name), codec)
 
     if b"\x00" in data:
+        # UTF-16/32 without byte-order mark (some "Unicode text" exports) is full of
+        # NUL bytes too: in Latin-script text every second byte is one. Only then
+        # ask charset-normalizer which wide encoding it is; a few stray NULs in an
+        # otherwise 8-bit file mean a damaged or binary file.
+        wide = None
+        if data.count(0) > len(data) * 0.3:
+            wide = charset_normalizer.from_bytes(data, cp_isolation=WIDE_ENCODINGS).best()
+        if wide is not None:
+            return DecodedText(_check_text(str(wide), name), wide.encoding)
         raise InputError(
             "enthält NUL-Bytes: das ist keine Textdatei (CSV), sondern vermutlich eine "
             "Binärdatei oder UTF-16 ohne Kennung; bitte als CSV (UTF-8) speichern",

@@ -19,6 +19,7 @@ TEXT = "Name;Anzahl\r\nJürgen;3\r\nRenée;2\r\nZoë;1\r\n"
         (codecs.BOM_UTF8 + TEXT.encode("utf-8"), "utf-8-sig"),
         (TEXT.encode("cp1252"), "cp1252"),
         (TEXT.encode("utf-16"), "utf-16"),
+        (TEXT.encode("utf-16-le"), "utf_16_le"),  # no byte-order mark
     ],
 )
 def test_decode_text_detects_common_encodings(data: bytes, encoding: str) -> None:
