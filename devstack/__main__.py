@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     components = parser.add_subparsers(dest="component", required=True, metavar="COMPONENT")
 
-    for name, handler, text in (
+    for name, run, text in (
         ("install", _install, "build CKAN's own virtual environment"),
         ("demo", _demo, "start portal + Airflow, run the vornamen DAG, print URLs"),
         ("down", _down, "stop Airflow and the portal"),
@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         command = components.add_parser(name, help=text)
         command.add_argument("--stack-dir", type=Path, default=DEFAULT_STACK_DIR)
-        command.set_defaults(handler=handler)
+        command.set_defaults(handler=run)
 
     portal = components.add_parser("portal", help="CKAN 2.12 + Solr stand-in + PostgreSQL")
     actions = portal.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -14,7 +14,9 @@ from tests.conftest import FIXTURES, PROJECT
 HARVEST = [sys.executable, "-m", "etl.cli"]
 
 
-def harvest(*args: str, env: dict[str, str] | None = None, cwd: Path = PROJECT) -> subprocess.CompletedProcess[str]:
+def harvest(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = PROJECT
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*HARVEST, *args],
         capture_output=True,
@@ -69,9 +71,14 @@ def test_check_invalid_real_file_exits_1_with_file_row_column(tmp_path) -> None:
         ("v_2020.csv", b"\x00\x01\x02garbage" * 100, 2, "NUL-Bytes"),
         ("v_2020.csv", b"", 2, "leer"),
         ("v_2020.xlsx", b"PK", 2, "Dateityp .xlsx"),
-        ("v_2020.csv", "Vorname;Anzahl\n".encode(), 1, "mindestens eine Datenzeile"),
-        ("v_2020.csv", "Vorname;Anzahl;Geschlecht\nAnna;-3;w\n".encode(), 1, "Anzahl ist mindestens 1"),
-        ("v_2020.csv", "Vorname;Geschlecht\nAnna;w\n".encode(), 1, "Pflichtspalte fehlt"),
+        ("v_2020.csv", b"Vorname;Anzahl\n", 1, "mindestens eine Datenzeile"),
+        (
+            "v_2020.csv",
+            b"Vorname;Anzahl;Geschlecht\nAnna;-3;w\n",
+            1,
+            "Anzahl ist mindestens 1",
+        ),
+        ("v_2020.csv", b"Vorname;Geschlecht\nAnna;w\n", 1, "Pflichtspalte fehlt"),
     ],
 )
 def test_bad_input_gives_exit_code_and_reason(tmp_path, name, content, code, message) -> None:
@@ -97,14 +104,23 @@ def test_unknown_dataset_and_missing_file_exit_2(tmp_path) -> None:
 def test_publish_without_portal_configuration_exits_4() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CKAN_")}
     result = subprocess.run(
-        [*HARVEST, "publish", "vornamen"], capture_output=True, text=True, timeout=300, cwd=PROJECT, env=env
+        [*HARVEST, "publish", "vornamen"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=PROJECT,
+        env=env,
     )
     assert result.returncode == 4
     assert "CKAN_URL is not set" in result.stderr
 
 
 def test_publish_refuses_plain_http_to_remote_portal() -> None:
-    result = harvest("publish", "vornamen", env={"CKAN_URL": "http://opendata.example.org", "CKAN_API_TOKEN": "x"})
+    result = harvest(
+        "publish",
+        "vornamen",
+        env={"CKAN_URL": "http://opendata.example.org", "CKAN_API_TOKEN": "x"},
+    )
     assert result.returncode == 4
     assert "plain HTTP" in result.stderr
     assert_no_traceback(result)

@@ -22,8 +22,16 @@ VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}")
 
 def test_all_parts_of_the_deployment_are_there() -> None:
     assert {
-        "postgres", "redis", "solr", "ckan", "airflow-init", "airflow-apiserver",
-        "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker",
+        "postgres",
+        "redis",
+        "solr",
+        "ckan",
+        "airflow-init",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "airflow-worker",
     } <= set(SERVICES)
 
 
@@ -72,10 +80,15 @@ def test_ckan_connection_points_at_the_ckan_service() -> None:
 
 
 def test_paths_in_the_image_match_the_dockerfile() -> None:
-    dockerfile = (PROJECT / SERVICES["airflow-worker"]["build"]["dockerfile"]).read_text(encoding="utf-8")
+    dockerfile = (PROJECT / SERVICES["airflow-worker"]["build"]["dockerfile"]).read_text(
+        encoding="utf-8"
+    )
     env = SERVICES["airflow-worker"]["environment"]
-    for key, folder in (("AIRFLOW__CORE__DAGS_FOLDER", "dags"), ("HARVEST_REGISTRY", "registry"),
-                        ("HARVEST_EXPECTATIONS", "expectations")):
+    for key, folder in (
+        ("AIRFLOW__CORE__DAGS_FOLDER", "dags"),
+        ("HARVEST_REGISTRY", "registry"),
+        ("HARVEST_EXPECTATIONS", "expectations"),
+    ):
         assert env[key] == f"/opt/harvest/{folder}"
         assert f"COPY --chown=airflow:root {folder} ./{folder}" in dockerfile
     assert "WORKDIR /opt/harvest" in dockerfile
@@ -88,7 +101,9 @@ def test_published_ports_bind_loopback_only() -> None:
             assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on all interfaces"
 
 
-@pytest.mark.parametrize("variable", sorted(set(VARIABLE.findall((PROJECT / "docker-compose.yml").read_text()))))
+@pytest.mark.parametrize(
+    "variable", sorted(set(VARIABLE.findall((PROJECT / "docker-compose.yml").read_text())))
+)
 def test_every_variable_is_documented_in_env_example(variable: str) -> None:
     example = (PROJECT / ".env.example").read_text(encoding="utf-8")
     assert re.search(rf"^{variable}=", example, re.MULTILINE), f"{variable} missing in .env.example"
