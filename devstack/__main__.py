@@ -23,8 +23,10 @@ log = logging.getLogger("devstack")
 
 
 def _portal_up(args: argparse.Namespace) -> int:
+    from devstack.demo import demo_db_name
     from devstack.portal import portal_status, start_portal
 
+    args.db_name = args.db_name or demo_db_name(args.stack_dir)
     before = portal_status(args.stack_dir)
     if before["ckan"]["healthy"] and before["solr"]["healthy"] and not args.fresh_db:
         log.info("portal already running and healthy; reusing it")
@@ -153,7 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "up":
             action.add_argument("--ckan-port", type=int, default=5000)
             action.add_argument("--solr-port", type=int, default=8983)
-            action.add_argument("--db-name", default="ckan")
+            action.add_argument(
+                "--db-name", default=None, help="CKAN's database (default: one per stack dir)"
+            )
             action.add_argument(
                 "--fresh-db", action="store_true", help="drop the database and the index first"
             )

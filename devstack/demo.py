@@ -6,6 +6,7 @@ which finds nothing changed and writes nothing to the portal.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from pathlib import Path
@@ -50,9 +51,20 @@ def ensure_registry_organizations(stack: PortalStack) -> list[str]:
     return names
 
 
+def demo_db_name(stack_dir: Path) -> str:
+    """CKAN's database of a checkout's demo: one per stack directory.
+
+    Two checkouts on one machine share the PostgreSQL server but not their upload
+    folders, so they must not share a CKAN database either.
+    """
+    return "ckan_demo_" + hashlib.sha256(str(stack_dir.resolve()).encode()).hexdigest()[:8]
+
+
 def start_all(stack_dir: Path = DEFAULT_STACK_DIR) -> tuple[PortalStack, AirflowStack]:
     """Portal on 5000 (stand-in 8983), Airflow api-server on 8080, all on 127.0.0.1."""
-    portal = start_portal(stack_dir, ckan_port=5000, solr_port=8983)
+    portal = start_portal(
+        stack_dir, ckan_port=5000, solr_port=8983, db_name=demo_db_name(stack_dir)
+    )
     orgs = ensure_registry_organizations(portal)
     log.info("organizations with %s as editor: %s", portal.editor_user, ", ".join(orgs))
     airflow = start_airflow(
@@ -96,7 +108,7 @@ def run_demo(stack_dir: Path = DEFAULT_STACK_DIR, *, timeout: float = 900) -> in
         raise StackError(f"the {DEMO_DATASET} run did not finish within {timeout:.0f} s")
 
     failed = False
-    for rid, run in sorted(outcome.items(), key=lambda item: item[1].get("queued_at") or ""):
+    for rid, run in sorted(outcome.items(), key=lambda item: item[1].get("start_date") or ""):
         log.info("run %s: %s", rid, run["state"])
         if run["state"] != "success":
             failed = True
