@@ -18,11 +18,19 @@ from typing import Any
 
 import pandas as pd
 
-from etl.errors import InputError, Problem, ValidationFailed, ValidationReport
-from etl.formats import RenderedFile
+from etl.errors import (
+    HarvestError,
+    InputError,
+    Problem,
+    ValidationFailed,
+    ValidationReport,
+)
+from etl.formats import MIMETYPES, RenderedFile
 from etl.formats import render as render_files
-from etl.portal import Portal, PublishResult
+from etl.ledger import Attempt, Kind, Ledger, OutputRecord
+from etl.portal import Portal, PublishIncomplete, PublishResult
 from etl.portal import publish as publish_files
+from etl.readers import sha256_file
 from etl.registry import PROJECT_ROOT, Dataset
 from etl.sources import get_family
 from etl.sources.base import InputFile, Tidy
@@ -143,6 +151,221 @@ def publish(
     return publish_files(
         dataset, files, portal=portal, dry_run=dry_run, facts=facts, progress=progress
     )
+
+
+# --------------------------------------------------------------------------- the ledger
+
+
+def new_run_id(prefix: str = "cli") -> str:
+    """A run id for runs outside Airflow (Airflow runs keep Airflow's run id)."""
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"{prefix}__{now}__{os.getpid()}"
+
+
+def describe_inputs(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """Input names and sha256 for the ledger (an unreadable file is listed without hash)."""
+    described: list[dict[str, Any]] = []
+    for path in paths:
+        try:
+            described.append({"name": path.name, "sha256": sha256_file(path)})
+        except OSError:
+            described.append({"name": path.name, "sha256": None})
+    return described
+
+
+def validation_summary(report: ValidationReport) -> dict[str, Any]:
+    """What the ledger keeps of a validation: counts and the first findings."""
+    return {
+        "success": report.success,
+        "rows": report.rows,
+        "checks": len(report.checks),
+        "failed_checks": sum(1 for c in report.checks if not c["success"]),
+        "problems": len(report.problems),
+        "examples": [p.as_dict() for p in report.problems[:5]],
+    }
+
+
+def record_rejection(
+    ledger: Ledger,
+    dataset: Dataset,
+    run_id: str,
+    inputs: Sequence[dict[str, Any]],
+    error: HarvestError,
+) -> None:
+    """Record an attempt that ended before publishing (invalid or unreadable input)."""
+    attempt = ledger.begin(dataset.id, run_id, inputs=inputs)
+    if isinstance(error, ValidationFailed):
+        ledger.finish(
+            attempt,
+            status="invalid",
+            validation=validation_summary(error.report),
+            error=error.message,
+        )
+    else:
+        ledger.finish(attempt, status="rejected", error=error.message)
+
+
+def _output_records(
+    ledger: Ledger, dataset: Dataset, files: Sequence[RenderedFile], result: PublishResult
+) -> list[OutputRecord]:
+    actions = {r.resource: r for r in result.resources}
+    records = []
+    for file in files:
+        outcome = actions.get(file.resource)
+        archived = ledger.archive(dataset.id, Path(file.path), file.sha256, file.resource)
+        records.append(
+            OutputRecord(
+                resource=file.resource,
+                format=file.format,
+                sha256=file.sha256,
+                size=file.size,
+                action=outcome.action if outcome else "failed",
+                archived_path=str(archived),
+                resource_id=outcome.resource_id if outcome else None,
+            )
+        )
+    return records
+
+
+def publish_recorded(
+    dataset: Dataset,
+    files: list[RenderedFile],
+    *,
+    portal: Portal,
+    ledger: Ledger,
+    run_id: str,
+    inputs: Sequence[dict[str, Any]] = (),
+    validation: dict[str, Any] | None = None,
+    facts: dict[str, Any] | None = None,
+    kind: Kind = "publish",
+    source_attempt: int | None = None,
+    lock_wait_seconds: float = 600.0,
+    progress: Callable[[str], None] | None = None,
+) -> PublishResult:
+    """Publish under the dataset's lock and record the attempt in the ledger.
+
+    The outputs are archived (content-addressed) so a later rollback can bring them
+    back. A second publish of the same dataset waits for the lock.
+
+    Raises:
+        PortalError / PublishIncomplete: recorded as ``failed`` first.
+        LockBusy: another publish held the lock for longer than ``lock_wait_seconds``.
+    """
+    with ledger.lock(dataset.id, wait_seconds=lock_wait_seconds):
+        attempt = ledger.begin(
+            dataset.id,
+            run_id,
+            inputs=inputs,
+            kind=kind,
+            portal_url=portal.url,
+            source_attempt=source_attempt,
+        )
+        try:
+            result = publish(dataset, files, portal=portal, facts=facts, progress=progress)
+        except PublishIncomplete as exc:
+            ledger.finish(
+                attempt,
+                status="failed",
+                outputs_=_output_records(ledger, dataset, files, exc.result),
+                validation=validation,
+                facts=facts,
+                error=exc.message,
+            )
+            raise
+        except HarvestError as exc:
+            ledger.finish(
+                attempt, status="failed", validation=validation, facts=facts, error=exc.message
+            )
+            raise
+        ledger.finish(
+            attempt,
+            status="success",
+            outputs_=_output_records(ledger, dataset, files, result),
+            validation=validation,
+            facts=facts,
+        )
+        return result
+
+
+def rollback_target(ledger: Ledger, dataset: Dataset, to: str | None = None) -> Attempt:
+    """The successful attempt a rollback returns to.
+
+    Default: the newest success whose outputs differ from the newest success (the
+    version before the current one). ``to`` picks an attempt by ledger id or run id.
+
+    Raises:
+        InputError: no such attempt, not successful, or nothing earlier to return to.
+    """
+    successes = [a for a in ledger.successes(dataset.id, limit=500) if a.outputs]
+    if not successes:
+        raise InputError(f"{dataset.id}: the ledger has no successful publish to roll back to")
+    if to is not None:
+        for attempt in ledger.history(dataset.id, limit=100_000):
+            if str(attempt.id) == to or attempt.run_id == to:
+                if attempt.status != "success" or not attempt.outputs:
+                    raise InputError(
+                        f"{dataset.id}: attempt {to} did not publish successfully "
+                        f"(status {attempt.status}); choose one from `harvest history`"
+                    )
+                return attempt
+        raise InputError(f"{dataset.id}: no attempt {to!r} in the ledger (see `harvest history`)")
+    current = {(o.resource, o.sha256) for o in successes[0].outputs}
+    for attempt in successes[1:]:
+        if {(o.resource, o.sha256) for o in attempt.outputs} != current:
+            return attempt
+    raise InputError(f"{dataset.id}: no earlier version than the current one in the ledger")
+
+
+def archived_files(attempt: Attempt) -> list[RenderedFile]:
+    """The archived outputs of an attempt as files ready to publish.
+
+    Raises:
+        InputError: an archived file is missing or was altered.
+    """
+    files = []
+    for output in attempt.outputs:
+        path = Path(output.archived_path or "")
+        if not path.is_file() or sha256_file(path) != output.sha256:
+            raise InputError(
+                f"archived output {output.resource} of attempt {attempt.id} is missing or "
+                f"altered ({path})"
+            )
+        files.append(
+            RenderedFile(
+                resource=output.resource,
+                format=output.format,
+                path=str(path),
+                sha256=output.sha256,
+                size=output.size,
+                mimetype=MIMETYPES.get(output.format, "application/octet-stream"),
+            )
+        )
+    return files
+
+
+def rollback(
+    dataset: Dataset,
+    *,
+    portal: Portal,
+    ledger: Ledger,
+    to: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[Attempt, PublishResult]:
+    """Republish an earlier version of every resource from the archive; recorded as ``rollback``."""
+    target = rollback_target(ledger, dataset, to)
+    result = publish_recorded(
+        dataset,
+        archived_files(target),
+        portal=portal,
+        ledger=ledger,
+        run_id=new_run_id("rollback"),
+        inputs=target.inputs,
+        facts=target.facts,
+        kind="rollback",
+        source_attempt=target.id,
+        progress=progress,
+    )
+    return target, result
 
 
 # --------------------------------------------------------------------------- staging

@@ -13,6 +13,7 @@ uploaded again, so an unchanged dataset costs exactly one read and no write.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
@@ -129,7 +130,9 @@ READ_ACTIONS = frozenset(
         "organization_list_for_user",
     }
 )
-IDEMPOTENT_WRITES = frozenset({"package_patch", "resource_patch", "package_update"})
+IDEMPOTENT_WRITES = frozenset(
+    {"package_patch", "resource_patch", "package_update", "resource_delete"}
+)
 
 
 class Portal:
@@ -418,6 +421,29 @@ def _resource_differences(current: dict[str, Any], desired: dict[str, Any]) -> l
     return differences
 
 
+STATE_KEY = "harvest_state"
+"""Package extra set to ``incomplete`` while resources are being written. A run that
+dies part-way leaves it on the portal (visible to the team and to harvesters) and
+the next run, finding it, completes the package and removes it."""
+
+
+class PublishIncomplete(PortalError):
+    """Publishing stopped part-way; ``result`` says what was done before the failure."""
+
+    def __init__(self, message: str, result: PublishResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass
+class _Step:
+    file: RenderedFile
+    wanted: dict[str, Any]
+    have: dict[str, Any] | None
+    action: Action
+    upload: bool
+
+
 def publish(
     dataset: Dataset,
     files: list[RenderedFile],
@@ -429,12 +455,18 @@ def publish(
 ) -> PublishResult:
     """Bring the portal's package ``dataset.id`` in line with ``files``.
 
-    Order of writes: organization (only if missing), package, then one resource at
-    a time. Resources not in the registry are left alone.
+    One read (``package_show``) decides everything. If no resource changes, at most
+    one ``package_patch`` follows (none when the metadata is unchanged, too). If
+    resources change, the package is first marked ``harvest_state=incomplete``
+    (in the same create/patch that updates its metadata), then each resource is
+    created or patched by its stable name, then the mark is removed. Resources of
+    the same name found more than once (left by some earlier failure) are reduced
+    to one. Resources not in the registry are left alone.
 
     Raises:
-        PortalError: the portal is unreachable or refused a call; what was written
-            before the failure stays (the next run completes it without duplicates).
+        PublishIncomplete: a write failed after others succeeded; the package keeps
+            its ``incomplete`` mark and the next run completes it without duplicates.
+        PortalError: the portal is unreachable or refused a call before any write.
     """
     say = progress or (lambda _message: None)
     start_reads, start_writes = portal.stats.read_calls, portal.stats.write_calls
@@ -446,74 +478,144 @@ def publish(
     except ckanapi.NotFound:
         current = None
 
-    outcomes: list[ResourceOutcome] = []
-    if current is None:
-        package_action: Action = "created"
-        if not dry_run:
-            owner = _ensure_organization(dataset, portal)
-            say(f"creating package {dataset.id}")
-            current = portal.call("package_create", {**desired, "owner_org": owner})
-    else:
-        differences = _package_differences(current, desired)
-        org = (current.get("organization") or {}).get("name")
-        if org != dataset.organization.name:
-            differences.append("owner_org")
-        package_action = "updated" if differences else "unchanged"
-        if differences and not dry_run:
-            say(f"updating package {dataset.id}: {', '.join(differences)}")
-            patch = {"id": current["id"], **desired}
-            if "owner_org" in differences:
-                patch["owner_org"] = _ensure_organization(dataset, portal)
-            current = portal.call("package_patch", patch)
-
-    existing = {r.get("name"): r for r in (current or {}).get("resources", [])}
+    # ---- plan (reads only)
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for resource in (current or {}).get("resources", []):
+        by_name.setdefault(resource.get("name") or "", []).append(resource)
+    steps: list[_Step] = []
+    duplicates: list[dict[str, Any]] = []
     for file in files:
         wanted = resource_fields(dataset, file)
-        have = existing.get(file.resource)
+        found = by_name.get(file.resource, [])
+        have = found[0] if found else None
+        duplicates.extend(found[1:])
         if have is None:
-            action: Action = "created"
-            if not dry_run:
-                assert current is not None
-                say(f"uploading {file.resource} ({file.size:,} bytes)")
-                have = portal.call(
-                    "resource_create",
-                    {"package_id": current["id"], **wanted},
-                    upload=Path(file.path),
-                )
+            steps.append(_Step(file, wanted, None, "created", True))
         else:
             differences = _resource_differences(have, wanted)
-            action = "updated" if differences else "unchanged"
-            if differences and not dry_run:
-                content_changed = "hash" in differences
+            steps.append(
+                _Step(
+                    file,
+                    wanted,
+                    have,
+                    "updated" if differences else "unchanged",
+                    "hash" in differences,
+                )
+            )
+    resource_writes = bool(duplicates) or any(step.action != "unchanged" for step in steps)
+
+    if current is None:
+        package_action: Action = "created"
+        differences = ["(new)"]
+    else:
+        differences = _package_differences(current, desired)
+        if (current.get("organization") or {}).get("name") != dataset.organization.name:
+            differences.append("owner_org")
+        package_action = "updated" if differences else "unchanged"
+
+    def result(outcomes: list[ResourceOutcome]) -> PublishResult:
+        return PublishResult(
+            dataset=dataset.id,
+            package_action=package_action,
+            resources=outcomes,
+            dry_run=dry_run,
+            portal_url=portal.url,
+            reads=portal.stats.read_calls - start_reads,
+            writes=portal.stats.write_calls - start_writes,
+            bytes_uploaded=portal.stats.bytes_uploaded - start_bytes,
+        )
+
+    if dry_run:
+        return result(
+            [
+                ResourceOutcome(
+                    resource=step.file.resource,
+                    action=step.action,
+                    sha256=step.file.sha256,
+                    resource_id=(step.have or {}).get("id"),
+                    url=(step.have or {}).get("url"),
+                )
+                for step in steps
+            ]
+        )
+
+    # ---- execute
+    marked = {**desired, "extras": [*desired["extras"], {"key": STATE_KEY, "value": "incomplete"}]}
+    first = marked if resource_writes else desired
+    if current is None:
+        owner = _ensure_organization(dataset, portal)
+        say(f"creating package {dataset.id}")
+        current = portal.call("package_create", {**first, "owner_org": owner})
+    elif differences or resource_writes:
+        say(
+            f"updating package {dataset.id}"
+            + (f": {', '.join(differences)}" if differences else "")
+        )
+        patch = {"id": current["id"], **first}
+        if "owner_org" in differences:
+            patch["owner_org"] = _ensure_organization(dataset, portal)
+        current = portal.call("package_patch", patch)
+    assert current is not None
+
+    outcomes: list[ResourceOutcome] = []
+    pending = list(steps)
+    try:
+        for duplicate in duplicates:
+            say(f"removing duplicate resource {duplicate.get('name')} ({duplicate['id']})")
+            with contextlib.suppress(ckanapi.NotFound):  # already gone is what we want
+                portal.call("resource_delete", {"id": duplicate["id"]})
+        while pending:
+            step = pending[0]
+            have = step.have
+            if step.action == "created":
+                say(f"uploading {step.file.resource} ({step.file.size:,} bytes)")
+                have = portal.call(
+                    "resource_create",
+                    {"package_id": current["id"], **step.wanted},
+                    upload=Path(step.file.path),
+                )
+            elif step.action == "updated":
+                assert have is not None
                 say(
-                    f"{'uploading' if content_changed else 'updating'} {file.resource}"
-                    + (f" ({file.size:,} bytes)" if content_changed else "")
+                    f"{'uploading' if step.upload else 'updating'} {step.file.resource}"
+                    + (f" ({step.file.size:,} bytes)" if step.upload else "")
                 )
                 have = portal.call(
                     "resource_patch",
-                    {"id": have["id"], **wanted},
-                    upload=Path(file.path) if content_changed else None,
+                    {"id": have["id"], **step.wanted},
+                    upload=Path(step.file.path) if step.upload else None,
                 )
-        outcomes.append(
-            ResourceOutcome(
-                resource=file.resource,
-                action=action,
-                sha256=file.sha256,
-                resource_id=(have or {}).get("id"),
-                url=(have or {}).get("url"),
+            outcomes.append(
+                ResourceOutcome(
+                    resource=step.file.resource,
+                    action=step.action,
+                    sha256=step.file.sha256,
+                    resource_id=(have or {}).get("id"),
+                    url=(have or {}).get("url"),
+                )
             )
+            pending.pop(0)
+        if resource_writes:
+            say(f"marking package {dataset.id} complete")
+            portal.call("package_patch", {"id": current["id"], "extras": desired["extras"]})
+    except PortalError as exc:
+        outcomes.extend(
+            ResourceOutcome(
+                resource=step.file.resource,
+                action="failed",
+                sha256=step.file.sha256,
+                resource_id=(step.have or {}).get("id"),
+                error=str(exc) if index == 0 else "not attempted",
+            )
+            for index, step in enumerate(pending)
         )
-
-    return PublishResult(
-        dataset=dataset.id,
-        package_action=package_action,
-        resources=outcomes,
-        dry_run=dry_run,
-        portal_url=portal.url,
-        reads=portal.stats.read_calls - start_reads,
-        writes=portal.stats.write_calls - start_writes,
-        bytes_uploaded=portal.stats.bytes_uploaded - start_bytes,
-    )
+        partial = result(outcomes)
+        raise PublishIncomplete(
+            f"{dataset.id}: publishing stopped part-way ({exc}); the package is marked "
+            f"{STATE_KEY}=incomplete and the next run completes it",
+            partial,
+        ) from None
+    return result(outcomes)
 
 
 def _ensure_organization(dataset: Dataset, portal: Portal) -> str:
