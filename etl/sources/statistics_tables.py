@@ -224,7 +224,12 @@ def transform(dataset: Dataset, raws: list[Grid]) -> Tidy:
         )
     problems: list[Problem] = []
     records: list[dict[str, Any]] = []
-    notes: dict[str, Any] = {"headers": {}, "titles": {}, "summary_rows": {}}
+    notes: dict[str, Any] = {
+        "headers": {},
+        "titles": {},
+        "summary_rows": {},
+        "ignored_columns": {},
+    }
     facts: dict[str, list[str]] = {"quelle": [], "stand": [], "hinweise": []}
     for grid in raws:
         table = _Table(source, grid, problems)
@@ -234,6 +239,8 @@ def transform(dataset: Dataset, raws: list[Grid]) -> Tidy:
             notes["titles"][grid.location] = table.titles
         if table.summaries:
             notes["summary_rows"][grid.location] = table.summaries
+        if table.ignored:
+            notes["ignored_columns"][grid.location] = table.ignored
         for key, values in table.facts.items():
             facts[key].extend(v for v in values if v not in facts[key])
 
@@ -296,6 +303,7 @@ class _Table:
         self.headers: dict[str, str] = {}
         self.titles: list[str] = []
         self.summaries: list[int] = []
+        self.ignored: list[str] = []
         self.facts: dict[str, list[str]] = {"quelle": [], "stand": [], "hinweise": []}
         self.records: list[dict[str, Any]] = []
         # sections state
@@ -417,7 +425,7 @@ class _Table:
                 "Pflichtspalte fehlt: "
                 + ", ".join(" / ".join(f.accepted_headers()) for f in missing),
                 row=header_line,
-                column=", ".join(f.name for f in missing),
+                column=", ".join(f.accepted_headers()[0] for f in missing),
                 found=", ".join(c.label for c in columns if any(c.levels)),
                 expected="Spalten "
                 + ", ".join(f.accepted_headers()[0] for f in self.source.fields if f.required),
@@ -456,10 +464,12 @@ class _Table:
         for sequence in self.source.sequences:
             self.headers[sequence.helper] = self.headers.get(sequence.column, sequence.column)
         used = {c.index for c in mapping.values()}
-        values = [c for c in columns if c.index not in used and any(c.levels)]
-        if not self.source.wide_to_long:
-            values = []
-        known = used | {c.index for c in values}
+        headed = [c for c in columns if c.index not in used and any(c.levels)]
+        # without wide_to_long, extra headed columns are not published (a department
+        # may add a remark column); with it, they are the values to turn into rows
+        values = headed if self.source.wide_to_long else []
+        self.ignored = [] if self.source.wide_to_long else [c.label for c in headed]
+        known = used | {c.index for c in headed}
         label_field = next((f for f in self.source.fields if f.type == "text"), None)
 
         previous = header_line

@@ -339,6 +339,14 @@ def test_text_only_and_stray_cells_are_problems(fires, write_file) -> None:
     assert list(tidy.frame["jahr"]) == [2020, 2022]
 
 
+def test_an_extra_remark_column_is_ignored_not_an_error(area, write_file) -> None:
+    path = write_file("f.csv", "Stadtbezirk;Bemerkung;Flaeche\n01;geschätzt;11,3\n02;;7,23\n")
+    tidy = build(area, path)
+    assert tidy.problems == []
+    assert list(tidy.published_frame()["flaeche_km2"]) == [11.3, 7.23]
+    assert tidy.notes["ignored_columns"] == {"f.csv": ["Bemerkung"]}
+
+
 def test_documented_columns_must_match_the_options(households) -> None:
     broken = households.model_copy(update={"columns": households.columns[:-1]})
     with pytest.raises(ConfigError, match="documented columns"):
