@@ -171,6 +171,38 @@ def test_invalid_data_exits_1_with_a_german_reason(tmp_path, case, dataset, make
 def test_binary_csv_exits_2(tmp_path) -> None:
     bad = tmp_path / "household_size.csv"
     bad.write_bytes(b"\x00\x01\x02\x03" * 20)
-    result = CliRunner().invoke(app, ["check", "haushalte-sozialraeume", str(bad)])
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["check", "haushalte-sozialraeume", str(bad), "--out", str(out)]
+    )
     assert result.exit_code == 2
     assert "NUL-Bytes" in result.stderr
+
+
+def test_privacy_breach_in_a_verified_delivery_exits_1(tmp_path, monkeypatch) -> None:
+    # the registry's households rule is 'apply'; a department that protects its own
+    # figures gets 'verify', and a delivery with a count below 3 is rejected
+    import yaml
+
+    entry = yaml.safe_load((PROJECT / "registry/haushalte-sozialraeume.yaml").read_text("utf-8"))
+    entry["source"]["privacy"]["mode"] = "verify"
+    registry = tmp_path / "registry"
+    registry.mkdir()
+    (registry / "haushalte-sozialraeume.yaml").write_text(
+        yaml.safe_dump(entry, allow_unicode=True), encoding="utf-8"
+    )
+    monkeypatch.setenv("HARVEST_REGISTRY", str(registry))
+    bad = derived(
+        tmp_path,
+        "h.csv",
+        STATISTICS / "household_size.csv",
+        "02;0116;180;135;27;18;13;4",
+        "02;0116;180;135;27;18;13;2",
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["check", "haushalte-sozialraeume", str(bad), "--out", str(out)]
+    )
+    assert result.exit_code == 1, result.output
+    assert "h.csv, Zeile 17, Spalte Alleinerziehenden Haushalte" in result.stderr
+    assert "Geheimhaltung" in result.stderr and "gefunden: 2" in result.stderr
