@@ -60,3 +60,24 @@ def parse_int(value: str) -> int:
     if number != number.to_integral_value():
         raise ValueError(f"not a whole number: {value!r}")
     return int(number)
+
+
+def number_from_cell(value: str | int | float, *, decimal: str = ",") -> Decimal:
+    """A number from a spreadsheet cell: typed (Excel) or text (CSV, or text in Excel).
+
+    Excel stores numbers as binary floats; ``repr`` gives the shortest decimal that
+    round-trips, so ``60.6`` stays ``60.6`` instead of ``60.59999999999999``.
+    Text cells are parsed with :func:`parse_number`.
+
+    Raises:
+        ValueError: not a number (also NaN, infinity and booleans).
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"not a number: {value!r}")
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"not a number: {value!r}")
+        return Decimal(repr(value))
+    return parse_number(value, decimal=decimal)

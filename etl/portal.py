@@ -348,7 +348,9 @@ def package_fields(dataset: Dataset, facts: dict[str, Any] | None = None) -> dic
             e.g. the spatial extent); published as extras.
     """
     package = dataset.package
-    notes = f"{package.description.strip()}\n\n### Spalten\n\n{data_dictionary(dataset)}\n"
+    # family facts users must know (sign legend, confidentiality rule) follow the text
+    paragraphs = [package.description.strip(), *dataset.source.package_notes()]
+    notes = "\n\n".join(paragraphs) + f"\n\n### Spalten\n\n{data_dictionary(dataset)}\n"
     fields: dict[str, Any] = {
         "name": dataset.id,
         "title": package.title,

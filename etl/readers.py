@@ -156,7 +156,19 @@ def decode_text(data: bytes, *, name: str, encoding: str = "auto") -> DecodedTex
         return DecodedText(_check_text(data.decode("utf-8"), name), "utf-8")
     except UnicodeDecodeError:
         pass
-    best = charset_normalizer.from_bytes(data, cp_isolation=LEGACY_ENCODINGS).best()
+    # charset-normalizer ranks equally clean decodings by "coherence", which on short
+    # files favours mac_roman ("Kleinbr‰nde") over cp1252; among the least chaotic
+    # candidates, prefer the order of LEGACY_ENCODINGS (Windows-1252 first)
+    matches = [
+        m
+        for m in charset_normalizer.from_bytes(data, cp_isolation=LEGACY_ENCODINGS)
+        if m.encoding in LEGACY_ENCODINGS
+    ]
+    best = min(
+        matches,
+        key=lambda m: (round(m.chaos, 3), LEGACY_ENCODINGS.index(m.encoding)),
+        default=None,
+    )
     if best is None:
         raise InputError(
             "Zeichenkodierung nicht erkennbar (weder UTF-8 noch Windows-1252); "

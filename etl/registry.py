@@ -51,6 +51,10 @@ class FileSource(StrictModel):
     )
     max_bytes: int = Field(50 * 1024 * 1024, gt=0, description="Largest accepted input file.")
 
+    def package_notes(self) -> list[str]:
+        """Paragraphs the family adds to the package description (default: none)."""
+        return []
+
     @field_validator("accept")
     @classmethod
     def _lower_suffixes(cls, value: list[str]) -> list[str]:
@@ -77,7 +81,377 @@ class FirstNamesSource(FileSource, TextInput):
     )
 
 
-Source = Annotated[FirstNamesSource, Field(discriminator="family")]
+# ------------------------------------------------------------- statistics tables
+
+SNAKE_CASE = r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$"
+"""Published column names and status values: lower-case ASCII snake_case."""
+
+HELPER_NAME = r"^_[a-z][a-z0-9_]*$"
+"""Helper columns: seen by the suite, never published."""
+
+
+def _check_patterns(patterns: list[str]) -> list[str]:
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
+    return patterns
+
+
+class Marker(StrictModel):
+    """A sign that stands in a number cell instead of a number (Zeichenerklärung)."""
+
+    symbol: str = Field(min_length=1, description="The sign as written, e.g. 'x', '.', '-'.")
+    status: str = Field(pattern=SNAKE_CASE, description="Status value published for the cell.")
+    value: float | None = Field(
+        default=None,
+        description="Number published with the status (0 for '-' = exactly nothing); "
+        "null leaves the value cell empty.",
+    )
+    meaning: str = Field(min_length=3, description="German explanation for users.")
+
+
+DEFAULT_MARKERS: tuple[Marker, ...] = (
+    Marker(
+        symbol="x",
+        status="gesperrt",
+        meaning="Zahlenwert aus Gründen der Geheimhaltung gesperrt",
+    ),
+    Marker(symbol=".", status="unbekannt", meaning="Zahlenwert unbekannt oder nicht verfügbar"),
+    Marker(symbol="-", status="nichts", value=0, meaning="genau nichts"),
+)
+
+VALUE_STATUS = "wert"
+"""Status of a cell that holds a number as delivered."""
+
+SUPPRESSED_STATUS = "gesperrt"
+"""Status of a cell the pipeline suppressed under the dataset's privacy rule."""
+
+DEFAULT_NOTE_PATTERNS = [
+    r"^Quelle\b",
+    r"^Stand\b",
+    r"^\*",
+    r"^\d{1,2}\)",
+    r"^(Anmerkung|Hinweis|Fußnote|Fussnote)",
+]
+DEFAULT_SUMMARY_PATTERNS = [
+    r"^Ver(ä|ae)nderung\b",
+    r"^(Summe|Insgesamt|Zusammen|Gesamt)\s*$",
+]
+DEFAULT_END_PATTERNS = [r"^(Erläuterungen|Erlaeuterungen|Zeichenerklärung|Zeichenerklaerung)"]
+
+
+class TableField(StrictModel):
+    """One column of the delivered table and the published column it becomes."""
+
+    name: str = Field(pattern=SNAKE_CASE, description="Published column name.")
+    headers: list[str] = Field(
+        default_factory=list,
+        description="Headings that name this column in delivered files (compared "
+        "case-, umlaut- and punctuation-insensitively); default: the name.",
+    )
+    position: int | None = Field(
+        None,
+        ge=1,
+        description="1-based column number, only for columns without a heading "
+        "(the label column of a print layout).",
+    )
+    type: Literal["code", "integer", "number", "text"]
+    width: int | None = Field(
+        None, ge=1, le=12, description="Codes: zero-padded to this many digits ('1' → '01')."
+    )
+    decimals: int | None = Field(
+        None, ge=0, le=10, description="Numbers: rounded to this many decimal places."
+    )
+    status: str | None = Field(
+        None,
+        pattern=SNAKE_CASE,
+        description="Published status column for this value; without one, markers "
+        "in this column are errors.",
+    )
+    required: bool = Field(True, description="A file without this column is rejected.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TableField:
+        if self.width is not None and self.type != "code":
+            raise ValueError(f"{self.name}: width applies to codes only")
+        if self.decimals is not None and self.type != "number":
+            raise ValueError(f"{self.name}: decimals apply to numbers only")
+        if self.status and self.type not in ("integer", "number"):
+            raise ValueError(f"{self.name}: only numeric columns have a status column")
+        if self.position is not None and self.headers:
+            raise ValueError(f"{self.name}: give headers or position, not both")
+        return self
+
+    def accepted_headers(self) -> list[str]:
+        return self.headers or [self.name]
+
+
+class CodeFromHeader(StrictModel):
+    """A code column derived from a header text, e.g. '01' from 'Stadtbezirk 1'."""
+
+    name: str = Field(pattern=SNAKE_CASE, description="Published code column.")
+    pattern: str = Field(description="Regular expression with one group: the number.")
+    width: int = Field(ge=1, le=12)
+
+    @field_validator("pattern")
+    @classmethod
+    def _one_group(cls, value: str) -> str:
+        _check_patterns([value])
+        if re.compile(value).groups != 1:
+            raise ValueError(f"{value!r} must have exactly one group")
+        return value
+
+
+class HeaderLevel(StrictModel):
+    """One heading line of the value columns of a wide table, published as a column."""
+
+    name: str = Field(pattern=SNAKE_CASE, description="Published column for this heading.")
+    values: dict[str, str] = Field(
+        default_factory=dict,
+        description="Heading as written → published value; headings not listed are "
+        "published as written.",
+    )
+    code: CodeFromHeader | None = None
+
+
+class WideToLong(StrictModel):
+    """Turn one column per year/variant/area into rows (a tidy long table)."""
+
+    levels: list[HeaderLevel] = Field(
+        min_length=1, description="One entry per heading line (see header_rows)."
+    )
+    value: TableField = Field(description="The published value column (integer or number).")
+    blank: Literal["skip", "error"] = Field(
+        "error",
+        description="Empty value cells: 'skip' (layouts that leave cells empty on "
+        "purpose) or 'error'.",
+    )
+
+    @model_validator(mode="after")
+    def _numeric_value(self) -> WideToLong:
+        if self.value.type not in ("integer", "number"):
+            raise ValueError("wide_to_long.value must be an integer or number column")
+        if self.value.headers or self.value.position:
+            raise ValueError("wide_to_long.value takes no headers or position")
+        return self
+
+
+class Sections(StrictModel):
+    """Print layouts: section headings, 'davon'/'darunter' groups and block notes.
+
+    A row with only a label is a section heading when a blank row follows, else it
+    opens a group. ``Quelle:`` rows close a block; the notes of a block are
+    published with its rows.
+    """
+
+    section: str = Field("abschnitt", pattern=SNAKE_CASE)
+    group: str = Field("oberbegriff", pattern=SNAKE_CASE)
+    group_words: list[str] = Field(
+        default_factory=lambda: ["davon", "darunter"],
+        description="A group heading starting with one of these words refers to the "
+        "last row above that has a value in the first value column.",
+    )
+    source: str | None = Field("quelle", pattern=SNAKE_CASE)
+    as_of: str | None = Field("stand", pattern=SNAKE_CASE)
+    note: str | None = Field("hinweis", pattern=SNAKE_CASE)
+
+
+class Privacy(StrictModel):
+    """Statistical confidentiality of counts (off unless configured)."""
+
+    columns: list[str] = Field(min_length=1, description="Published count columns concerned.")
+    min_count: int | None = Field(
+        None, ge=2, description="Counts from 1 to min_count-1 are published as gesperrt."
+    )
+    round_to: int | None = Field(
+        None, ge=2, description="Counts are rounded to a multiple of this number."
+    )
+    exact_columns: list[str] = Field(
+        default_factory=list, description="Totals that stay exact when rounding."
+    )
+    mode: Literal["apply", "verify"] = Field(
+        "apply",
+        description="'apply': the pipeline suppresses/rounds; 'verify': the department "
+        "delivers protected figures and files that break the rule are rejected.",
+    )
+
+    @model_validator(mode="after")
+    def _some_rule(self) -> Privacy:
+        if self.min_count is None and self.round_to is None:
+            raise ValueError("privacy needs min_count and/or round_to")
+        if not set(self.exact_columns) <= set(self.columns):
+            raise ValueError("privacy.exact_columns must be among privacy.columns")
+        return self
+
+    def describe(self) -> str:
+        """The rule in German, for the package description."""
+        parts = []
+        if self.min_count is not None:
+            parts.append(
+                f"Anzahlen unter {self.min_count} (außer 0) werden nicht veröffentlicht "
+                f"(Status „{SUPPRESSED_STATUS}“, Wert leer)"
+            )
+        if self.round_to is not None:
+            rounded = "Anzahlen werden auf ein Vielfaches von " + str(self.round_to) + " gerundet"
+            if self.exact_columns:
+                rounded += " (ausgenommen die Summen " + ", ".join(self.exact_columns) + ")"
+            parts.append(rounded)
+        who = (
+            "vom Fachamt vor der Lieferung angewendet und bei jeder Veröffentlichung geprüft"
+            if self.mode == "verify"
+            else "bei jeder Veröffentlichung angewendet und geprüft"
+        )
+        return (
+            f"Geheimhaltung: {'; '.join(parts)}. Betroffene Spalten: "
+            f"{', '.join(self.columns)}. Die Regel wird {who}."
+        )
+
+
+class TotalCheck(StrictModel):
+    """A total whose parts must add up (checked by the suite on a helper column)."""
+
+    column: str = Field(pattern=SNAKE_CASE)
+    parts: list[str] = Field(min_length=2)
+    helper: str = Field(pattern=HELPER_NAME, description="Helper column with the sum.")
+
+
+class SequenceCheck(StrictModel):
+    """Steps between consecutive values (e.g. years), for 'contiguous' rules."""
+
+    column: str = Field(pattern=SNAKE_CASE)
+    within: list[str] = Field(default_factory=list, description="Columns that group the rows.")
+    helper: str = Field(
+        pattern=HELPER_NAME,
+        description="Helper column: difference to the previous value in the group "
+        "(empty for the first).",
+    )
+
+
+class StatisticsTablesSource(FileSource, TextInput):
+    """Tables of the statistics office and department reports, made for print.
+
+    The options describe the layout so that a new yearbook table needs only YAML:
+    which headings name which columns, what the markers mean, which rows are notes
+    or summaries, whether one column per year/variant becomes rows, and the
+    confidentiality rule.
+    """
+
+    family: Literal["statistics_tables"]
+    sheet: str | int | None = Field(
+        None, description="Excel: sheet name or 0-based index (default: the first)."
+    )
+    header_rows: int = Field(
+        1, ge=1, le=5, description="Heading lines above the data (merged cells count)."
+    )
+    decimal: Literal[",", "."] = ","
+    markers: list[Marker] = Field(default_factory=lambda: list(DEFAULT_MARKERS))
+    note_patterns: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_NOTE_PATTERNS),
+        description="Rows whose first text matches are footnotes/sources, not data.",
+    )
+    summary_patterns: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SUMMARY_PATTERNS),
+        description="Rows whose first text matches are sums or changes, not data.",
+    )
+    end_patterns: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_END_PATTERNS),
+        description="A row whose first text matches ends the table (legend below).",
+    )
+    fields: list[TableField] = Field(min_length=1)
+    wide_to_long: WideToLong | None = None
+    sections: Sections | None = None
+    privacy: Privacy | None = None
+    totals: list[TotalCheck] = Field(default_factory=list)
+    sequences: list[SequenceCheck] = Field(default_factory=list)
+    drop_duplicates: bool = Field(
+        False,
+        description="Rows equal in every published column are kept once (e.g. the "
+        "whole-city column repeated in every district file).",
+    )
+    sort_by: list[str] = Field(default_factory=list, description="Published order of rows.")
+
+    @field_validator("note_patterns", "summary_patterns", "end_patterns")
+    @classmethod
+    def _valid_patterns(cls, value: list[str]) -> list[str]:
+        return _check_patterns(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StatisticsTablesSource:
+        symbols = [m.symbol for m in self.markers]
+        if len(symbols) != len(set(symbols)):
+            raise ValueError(f"marker symbols are not unique: {symbols}")
+        if self.wide_to_long and len(self.wide_to_long.levels) != self.header_rows:
+            raise ValueError("wide_to_long.levels needs one entry per header row")
+        if self.header_rows > 1 and not self.wide_to_long:
+            raise ValueError("several header rows need wide_to_long (one level per row)")
+        columns = self.published_columns()
+        duplicates = sorted({c for c in columns if columns.count(c) > 1})
+        if duplicates:
+            raise ValueError(f"published columns are not unique: {duplicates}")
+        counts = {f.name for f in self.value_fields() if f.type == "integer" and f.status}
+        if self.privacy and not set(self.privacy.columns) <= counts:
+            raise ValueError("privacy.columns must be integer columns with a status column")
+        if self.sections and not any(f.type == "text" for f in self.fields):
+            raise ValueError("sections need a text field (the label column)")
+        for total in self.totals:
+            if not {total.column, *total.parts} <= set(columns):
+                raise ValueError(f"totals: unknown column in {total.column}")
+        for sequence in self.sequences:
+            if not {sequence.column, *sequence.within} <= set(columns):
+                raise ValueError(f"sequences: unknown column in {sequence.column}")
+        if not set(self.sort_by) <= set(columns):
+            raise ValueError("sort_by names a column the table does not publish")
+        return self
+
+    def value_fields(self) -> list[TableField]:
+        """Numeric published columns (the fields, plus the long table's value)."""
+        fields = [f for f in self.fields if f.type in ("integer", "number")]
+        if self.wide_to_long:
+            fields.append(self.wide_to_long.value)
+        return fields
+
+    def published_columns(self) -> list[str]:
+        """Every column the family publishes for these options (unordered contract)."""
+        columns: list[str] = []
+        for table_field in self.fields:
+            columns.append(table_field.name)
+            if table_field.status:
+                columns.append(table_field.status)
+        if self.wide_to_long:
+            for level in self.wide_to_long.levels:
+                columns.append(level.name)
+                if level.code:
+                    columns.append(level.code.name)
+            columns.append(self.wide_to_long.value.name)
+            if self.wide_to_long.value.status:
+                columns.append(self.wide_to_long.value.status)
+        if self.sections:
+            s = self.sections
+            columns.extend(c for c in (s.section, s.group, s.source, s.as_of, s.note) if c)
+        return columns
+
+    def helper_columns(self) -> list[str]:
+        """Columns the suite sees but users do not."""
+        return [t.helper for t in self.totals] + [s.helper for s in self.sequences]
+
+    def package_notes(self) -> list[str]:
+        """Paragraphs for the package description: markers and confidentiality."""
+        notes = []
+        if self.markers and any(f.status for f in self.value_fields()):
+            legend = "; ".join(
+                f"„{m.symbol}“ = {m.meaning} (Status „{m.status}“"
+                + (", Wert leer)" if m.value is None else f", Wert {m.value:g})")
+                for m in self.markers
+            )
+            notes.append(f"Zeichen in der Quelle: {legend}.")
+        if self.privacy:
+            notes.append(self.privacy.describe())
+        return notes
+
+
+Source = Annotated[FirstNamesSource | StatisticsTablesSource, Field(discriminator="family")]
 
 
 # --------------------------------------------------------------------------- portal side

@@ -158,6 +158,7 @@ def validate(dataset: Dataset, tidy: Tidy, *, today: dt.date | None = None) -> V
         for published, header in mapping.items()
         if (file, header) in located
     }
+    cell_columns = set(tidy.notes.get("cell_columns", []))
     for item in result.results:
         outcome = item.to_json_dict()
         config = outcome["expectation_config"]
@@ -183,9 +184,12 @@ def validate(dataset: Dataset, tidy: Tidy, *, today: dt.date | None = None) -> V
         report.checks.append({"check": rule, "success": success, "failed": failed})
         if success:
             continue
-        column = config["kwargs"].get("column") or ", ".join(
-            config["kwargs"].get("column_list", [])
-        )
+        kwargs = config["kwargs"]
+        # single column, column list, or the pair of a column-pair expectation
+        compared = kwargs.get("column_list") or [
+            kwargs[key] for key in ("column_A", "column_B") if key in kwargs
+        ]
+        column = kwargs.get("column") or ", ".join(compared)
         hint = (config.get("meta") or {}).get("hinweis")
         indices = res.get("partial_unexpected_index_list")
         values = res.get("partial_unexpected_list") or []
@@ -195,15 +199,12 @@ def validate(dataset: Dataset, tidy: Tidy, *, today: dt.date | None = None) -> V
                 file = row.get("_file")
                 file = None if pd.isna(file) else str(file)
                 line = row.get("_line")
-                shown_column = headers.get(file or "", {}).get(column, column) if file else column
+                shown_column = _shown_column(row, file, column, compared, headers, cell_columns)
                 if (file, None if pd.isna(line) else int(line), shown_column) in seen:
                     continue
                 found = values[position] if position < len(values) else None
-                if "column_list" in config["kwargs"]:
-                    found = ", ".join(
-                        "" if pd.isna(row[c]) else str(row[c])
-                        for c in config["kwargs"]["column_list"]
-                    )
+                if compared:
+                    found = ", ".join("" if pd.isna(row[c]) else str(row[c]) for c in compared)
                 report.problems.append(
                     Problem(
                         check=rule,
@@ -227,6 +228,30 @@ def validate(dataset: Dataset, tidy: Tidy, *, today: dt.date | None = None) -> V
             )
     report.problems.sort(key=_location)
     return report
+
+
+def _shown_column(
+    row: pd.Series,
+    file: str | None,
+    column: str,
+    compared: list[str],
+    headers: dict[str, dict[str, str]],
+    cell_columns: set[str],
+) -> str:
+    """The column as the department knows it: the heading in its file, where known."""
+    if not file:
+        return column
+    mapping = headers.get(file, {})
+    source_column = row.get("_column")
+    if source_column is None or pd.isna(source_column):
+        source_column = None
+
+    def heading(name: str) -> str:
+        if name in cell_columns and source_column is not None:
+            return str(source_column)
+        return mapping.get(name, name)
+
+    return ", ".join(heading(c) for c in compared) if compared else heading(column)
 
 
 def _location(problem: Problem) -> tuple[str, int]:

@@ -16,10 +16,11 @@ from etl.registry import Dataset
 
 META_PREFIX = "_"
 """Columns starting with ``_`` are never published. ``_file`` and ``_line`` locate
-rows in the inputs for reports; a family may add other ``_`` columns as facts for
-the suite to check (e.g. ``_geometry_valid``)."""
+rows in the inputs for reports (``_column``, where present, names the source column
+of a long table's value: one input row becomes several rows); a family may add other
+``_`` columns as facts for the suite to check (e.g. ``_geometry_valid``)."""
 
-LOCATION_COLUMNS = ("_file", "_line")
+LOCATION_COLUMNS = ("_file", "_line", "_column")
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,9 @@ class Tidy:
 
     ``notes`` is JSON-safe. Known keys: ``headers`` (file -> published column ->
     header as written in that file, for reports) and ``package`` (package-level
-    facts derived from the data, such as the spatial extent, published as extras).
+    facts derived from the data, such as the spatial extent, published as extras),
+    ``cell_columns`` (published columns whose source column differs per row and is
+    given by ``_column``, so reports can name it).
     """
 
     frame: pd.DataFrame

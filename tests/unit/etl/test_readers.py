@@ -35,6 +35,13 @@ def test_decode_text_prefers_windows_1252_over_central_european_guesses() -> Non
     assert decoded.text == text
 
 
+def test_decode_text_short_windows_1252_file_is_not_read_as_mac_roman() -> None:
+    # charset-normalizer alone rates mac_roman ("Kleinbr‰nde") more coherent here
+    text = "Jahr;Kleinbrände A;Großbrände;ÜH (Mittelbrände)\r\n2023;1.642;20;3\r\n"
+    decoded = decode_text(text.encode("cp1252"), name="brandeinsaetze.csv")
+    assert (decoded.text, decoded.encoding) == (text, "cp1252")
+
+
 def test_decode_text_honours_explicit_encoding_and_reports_the_bad_byte() -> None:
     with pytest.raises(InputError, match=r"x\.csv: nicht als utf-8 lesbar \(Byte 0xfc"):
         decode_text("Jürgen".encode("cp1252"), name="x.csv", encoding="utf-8")

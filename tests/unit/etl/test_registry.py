@@ -62,3 +62,35 @@ def test_unknown_dataset_is_input_error() -> None:
     with pytest.raises(InputError, match="unknown dataset 'nope'") as caught:
         get_dataset("nope")
     assert caught.value.exit_code == 2
+
+
+def statistics_entry() -> dict:
+    path = PROJECT / "registry" / "haushalte-sozialraeume.yaml"
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: s.update(note_patterns=["^Quelle("]), "not a valid regular expression"),
+        (lambda s: s["privacy"].pop("min_count"), "privacy needs min_count and/or round_to"),
+        (lambda s: s["privacy"].update(columns=["stadtbezirk"]), "integer columns with a status"),
+        (lambda s: s["fields"][0].update(decimals=2), "decimals apply to numbers only"),
+        (lambda s: s["fields"][2].update(status="Status"), "should match pattern"),
+        (lambda s: s.update(header_rows=2), "several header rows need wide_to_long"),
+        (lambda s: s.update(sort_by=["jahr"]), "sort_by names a column"),
+        (lambda s: s["fields"][1].update(name="stadtbezirk"), "published columns are not unique"),
+        (lambda s: s.update(decimal=";"), "decimal"),
+    ],
+)
+def test_statistics_options_are_checked_when_loading(tmp_path, change, message) -> None:
+    data = statistics_entry()
+    change(data["source"])
+    with pytest.raises(ConfigError, match=message):
+        load_dataset_file(write(tmp_path, "haushalte-sozialraeume", data))
+
+
+def test_statistics_published_columns_follow_the_options() -> None:
+    source = get_dataset("bevoelkerungsprognose").source
+    assert source.published_columns() == ["jahr", "variante", "einwohner", "status"]
+    assert source.helper_columns() == ["_jahresabstand"]
