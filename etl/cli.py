@@ -151,22 +151,117 @@ def publish(
     import tempfile
 
     from etl import pipeline
-    from etl.portal import portal_from_env
+    from etl.ledger import Ledger
+    from etl.portal import PublishIncomplete, portal_from_env
 
     with _errors_to_exit_codes():
         entry = get_dataset(dataset)
         paths = pipeline.resolve_inputs(entry, files)
         portal = portal_from_env(require_token=not dry_run)
+        ledger = None if dry_run else Ledger()
+        run_id = pipeline.new_run_id()
+        inputs = pipeline.describe_inputs(paths)
         with tempfile.TemporaryDirectory(prefix="harvest-") as tmp, _progress() as say:
-            outcome = pipeline.check(entry, paths, Path(tmp), progress=say)
-            result = pipeline.publish(
-                entry,
-                outcome.files,
-                portal=portal,
-                dry_run=dry_run,
-                facts=outcome.facts,
-                progress=say,
+            try:
+                outcome = pipeline.check(entry, paths, Path(tmp), progress=say)
+            except HarvestError as exc:
+                if ledger is not None:
+                    pipeline.record_rejection(ledger, entry, run_id, inputs, exc)
+                raise
+            if ledger is None:
+                result = pipeline.publish(
+                    entry,
+                    outcome.files,
+                    portal=portal,
+                    dry_run=True,
+                    facts=outcome.facts,
+                    progress=say,
+                )
+            else:
+                try:
+                    result = pipeline.publish_recorded(
+                        entry,
+                        outcome.files,
+                        portal=portal,
+                        ledger=ledger,
+                        run_id=run_id,
+                        inputs=inputs,
+                        validation=pipeline.validation_summary(outcome.report),
+                        facts=outcome.facts,
+                        progress=say,
+                    )
+                except PublishIncomplete as exc:
+                    _print_result(exc.result.as_dict())
+                    raise
+        _print_result(result.as_dict())
+
+
+@app.command()
+def history(
+    dataset: Annotated[str, typer.Argument(help="Dataset id, see `harvest list`.")],
+    limit: Annotated[int, typer.Option(help="How many attempts to show.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show the run ledger of DATASET: every publish attempt, newest first."""
+    import json
+
+    from etl.ledger import Ledger, attempt_as_dict
+
+    with _errors_to_exit_codes():
+        entry = get_dataset(dataset)
+        attempts = Ledger().history(entry.id, limit=limit)
+        if as_json:
+            out.print_json(json.dumps([attempt_as_dict(a) for a in attempts]))
+            return
+        if not attempts:
+            out.print(f"{entry.id}: no publish attempts recorded yet")
+            return
+        table = Table("id", "started (UTC)", "kind", "status", "run", "inputs", "outputs", "error")
+        for attempt in attempts:
+            actions: dict[str, int] = {}
+            for output in attempt.outputs:
+                actions[output.action] = actions.get(output.action, 0) + 1
+            kind = attempt.kind + (
+                f" ← #{attempt.source_attempt}" if attempt.source_attempt else ""
             )
+            table.add_row(
+                str(attempt.id),
+                attempt.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                kind,
+                attempt.status,
+                attempt.run_id,
+                ", ".join(str(i.get("name")) for i in attempt.inputs),
+                ", ".join(f"{n} {a}" for a, n in sorted(actions.items())),
+                (attempt.error or "")[:120],
+            )
+        out.print(table)
+
+
+@app.command()
+def rollback(
+    dataset: Annotated[str, typer.Argument(help="Dataset id, see `harvest list`.")],
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Ledger id or run id to return to (see `harvest history`)."),
+    ] = None,
+) -> None:
+    """Republish the previous version of every resource of DATASET from the archive.
+
+    Without --to: the newest successful publish whose files differ from the current
+    ones. Recorded in the ledger as kind `rollback`.
+    """
+    from etl import pipeline
+    from etl.ledger import Ledger
+    from etl.portal import portal_from_env
+
+    with _errors_to_exit_codes():
+        entry = get_dataset(dataset)
+        portal = portal_from_env()
+        with _progress() as say:
+            target, result = pipeline.rollback(
+                entry, portal=portal, ledger=Ledger(), to=to, progress=say
+            )
+        out.print(f"rolled back {entry.id} to attempt #{target.id} ({target.run_id})")
         _print_result(result.as_dict())
 
 

@@ -409,15 +409,24 @@ def load_tidy(path: Path) -> Tidy:
     )
 
 
-def stage_extract(dataset: Dataset, paths: Sequence[Path], directory: Path) -> dict[str, Any]:
-    """Extract and persist raw inputs; returns paths and input hashes."""
+def stage_extract(
+    dataset: Dataset, paths: Sequence[Path], directory: Path, *, ledger: Ledger, run_id: str
+) -> dict[str, Any]:
+    """Open the run's ledger attempt, extract and persist raw inputs.
+
+    Raises:
+        InputError: an input is unreadable (recorded as ``rejected`` first).
+    """
+    inputs = describe_inputs(paths)
+    ledger.begin(dataset.id, run_id, inputs=inputs)
     family = get_family(dataset.family)
-    raws = family.extract(dataset, paths)
+    try:
+        raws = family.extract(dataset, paths)
+    except HarvestError as exc:
+        record_rejection(ledger, dataset, run_id, inputs, exc)
+        raise
     raw_paths = family.save_raws(raws, directory / "raw")
-    return {
-        "raw": [str(p) for p in raw_paths],
-        "inputs": [{"name": p.name, "path": str(p)} for p in paths],
-    }
+    return {"raw": [str(p) for p in raw_paths], "inputs": inputs}
 
 
 def stage_transform(dataset: Dataset, raw_paths: Sequence[str], directory: Path) -> dict[str, Any]:
@@ -429,19 +438,25 @@ def stage_transform(dataset: Dataset, raw_paths: Sequence[str], directory: Path)
         "tidy": str(path),
         "rows": len(tidy.frame),
         "problems": len(tidy.problems),
-        "inputs": [asdict(i) for i in tidy.inputs],
     }
 
 
 def stage_validate(
-    dataset: Dataset, tidy_path: str, directory: Path, *, today: dt.date | None = None
+    dataset: Dataset,
+    tidy_path: str,
+    directory: Path,
+    *,
+    ledger: Ledger,
+    run_id: str,
+    inputs: Sequence[dict[str, Any]] = (),
+    today: dt.date | None = None,
 ) -> dict[str, Any]:
     """Validate the staged table and, if valid, render the files to publish.
 
     The report is written to ``report.json`` in both cases.
 
     Raises:
-        ValidationFailed: with the report.
+        ValidationFailed: with the report (recorded as ``invalid`` first).
     """
     tidy = load_tidy(Path(tidy_path))
     report = run_suite(dataset, tidy, today=today)
@@ -449,22 +464,37 @@ def stage_validate(
         json.dumps(report.as_dict(), ensure_ascii=False, indent=2, default=str), encoding="utf-8"
     )
     if not report.success:
-        raise ValidationFailed(report)
+        error = ValidationFailed(report)
+        record_rejection(ledger, dataset, run_id, inputs, error)
+        raise error
     files = render(dataset, tidy, directory / "out")
     return {
         "rows": report.rows,
         "report": str(directory / "report.json"),
+        "validation": validation_summary(report),
         "files": [f.as_dict() for f in files],
         "facts": tidy.notes.get("package", {}),
     }
 
 
-def stage_publish(dataset: Dataset, validated: dict[str, Any], *, portal: Portal) -> dict[str, Any]:
-    """Publish what :func:`stage_validate` staged; returns the publish result as a dict."""
-    result = publish(
+def stage_publish(
+    dataset: Dataset,
+    validated: dict[str, Any],
+    *,
+    portal: Portal,
+    ledger: Ledger,
+    run_id: str,
+    inputs: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """Publish what :func:`stage_validate` staged, recorded in the ledger."""
+    result = publish_recorded(
         dataset,
         [RenderedFile(**f) for f in validated["files"]],
         portal=portal,
+        ledger=ledger,
+        run_id=run_id,
+        inputs=inputs,
+        validation=validated.get("validation"),
         facts=validated.get("facts"),
     )
     return result.as_dict()

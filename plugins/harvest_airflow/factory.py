@@ -111,13 +111,23 @@ def build_dag(dataset: Dataset, *, family_doc: str | None = None) -> DAG:
         def extract() -> dict[str, Any]:
             """Read the input files into raw tables (fails at once on unreadable files)."""
             from etl import pipeline
+            from etl.ledger import Ledger
 
-            files = get_current_context()["params"].get("files") or None
+            context = get_current_context()
+            files = context["params"].get("files") or None
             with _fail_without_retry_on_bad_input():
                 entry = get_dataset(dataset_id)
-                paths = pipeline.resolve_inputs(entry, files)
+                ledger = Ledger()
+                try:
+                    paths = pipeline.resolve_inputs(entry, files)
+                except InputError as exc:
+                    inputs = [{"name": str(f), "sha256": None} for f in files or []]
+                    pipeline.record_rejection(ledger, entry, context["run_id"], inputs, exc)
+                    raise
                 log.info("inputs: %s", [str(p) for p in paths])
-                return pipeline.stage_extract(entry, paths, _run_folder(dataset_id))
+                return pipeline.stage_extract(
+                    entry, paths, _run_folder(dataset_id), ledger=ledger, run_id=context["run_id"]
+                )
 
         @task
         def transform(extracted: dict[str, Any]) -> dict[str, Any]:
@@ -126,27 +136,45 @@ def build_dag(dataset: Dataset, *, family_doc: str | None = None) -> DAG:
 
             with _fail_without_retry_on_bad_input():
                 entry = get_dataset(dataset_id)
-                return pipeline.stage_transform(entry, extracted["raw"], _run_folder(dataset_id))
+                staged = pipeline.stage_transform(entry, extracted["raw"], _run_folder(dataset_id))
+                return {**staged, "inputs": extracted["inputs"]}
 
         @task
         def validate(transformed: dict[str, Any]) -> dict[str, Any]:
             """Run the Great Expectations suite; render the files only if it passes."""
             from etl import pipeline
+            from etl.ledger import Ledger
 
             with _fail_without_retry_on_bad_input():
                 entry = get_dataset(dataset_id)
-                return pipeline.stage_validate(entry, transformed["tidy"], _run_folder(dataset_id))
+                staged = pipeline.stage_validate(
+                    entry,
+                    transformed["tidy"],
+                    _run_folder(dataset_id),
+                    ledger=Ledger(),
+                    run_id=get_current_context()["run_id"],
+                    inputs=transformed["inputs"],
+                )
+                return {**staged, "inputs": transformed["inputs"]}
 
         @task
         def publish(validated: dict[str, Any]) -> dict[str, Any]:
             """Upsert package and resources on the portal (Connection ``ckan_default``)."""
             from etl import pipeline
+            from etl.ledger import Ledger
             from harvest_airflow.hooks import CkanHook
 
             with _fail_without_retry_on_bad_input():
                 entry = get_dataset(dataset_id)
                 with CkanHook().get_conn() as portal:
-                    result = pipeline.stage_publish(entry, validated, portal=portal)
+                    result = pipeline.stage_publish(
+                        entry,
+                        validated,
+                        portal=portal,
+                        ledger=Ledger(),
+                        run_id=get_current_context()["run_id"],
+                        inputs=validated["inputs"],
+                    )
             for resource in result["resources"]:
                 log.info("%s: %s", resource["resource"], resource["action"])
             log.info(

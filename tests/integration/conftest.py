@@ -119,3 +119,53 @@ def newest_run_folder(env: dict[str, str], dag_id: str) -> Path:
         (Path(env["HARVEST_WORK_DIR"]) / "runs" / dag_id).iterdir(), key=lambda p: p.stat().st_mtime
     )
     return runs[-1]
+
+
+def render_for(source, out: Path, files=None, *, publish_as=None):
+    """Validated files of ``source``'s inputs, rendered for ``publish_as`` (default: itself)."""
+    from etl import pipeline
+
+    tidy = pipeline.transform(
+        source, pipeline.extract(source, pipeline.resolve_inputs(source, files))
+    )
+    pipeline.validate(source, tidy)
+    return pipeline.render(publish_as or source, tidy, out), tidy.notes.get("package", {})
+
+
+def renamed(dataset):
+    """The same dataset under a unique package name, so tests do not depend on each other."""
+    return dataset.model_copy(update={"id": f"{dataset.id}-{uuid.uuid4().hex[:6]}"})
+
+
+@pytest.fixture
+def private_registry(tmp_path: Path):
+    """A registry with a copy of a dataset under a unique id, for CLI runs.
+
+    Returns ``make(source_id) -> (new_id, env)``; ``env`` points the CLI at the copy,
+    at the project's sample files and at a work dir (ledger, archive) of this test.
+    """
+
+    def make(source_id: str) -> tuple[str, dict[str, str]]:
+        new_id = f"{source_id}-{uuid.uuid4().hex[:6]}"
+        registry = tmp_path / "registry"
+        suites = tmp_path / "expectations"
+        registry.mkdir(exist_ok=True)
+        suites.mkdir(exist_ok=True)
+        text = (PROJECT / "registry" / f"{source_id}.yaml").read_text(encoding="utf-8")
+        (registry / f"{new_id}.yaml").write_text(
+            text.replace(f"id: {source_id}\n", f"id: {new_id}\n"), encoding="utf-8"
+        )
+        suite = json.loads(
+            (PROJECT / "expectations" / f"{source_id}.json").read_text(encoding="utf-8")
+        )
+        suite["name"] = new_id
+        (suites / f"{new_id}.json").write_text(json.dumps(suite), encoding="utf-8")
+        env = {
+            "HARVEST_REGISTRY": str(registry),
+            "HARVEST_EXPECTATIONS": str(suites),
+            "HARVEST_SOURCE_ROOT": str(PROJECT),
+            "HARVEST_WORK_DIR": str(tmp_path / "work"),
+        }
+        return new_id, env
+
+    return make

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 from pathlib import Path
 
 import pytest
@@ -11,28 +10,8 @@ import pytest
 from etl import pipeline
 from etl.errors import PortalError
 from etl.portal import Portal
-from etl.registry import Dataset, get_dataset, load_registry
-from tests.integration.conftest import download, harvest_cli, show
-
-
-def renamed(dataset: Dataset) -> Dataset:
-    """The same dataset under a unique package name, so tests do not depend on each other."""
-    return dataset.model_copy(update={"id": f"{dataset.id}-{uuid.uuid4().hex[:6]}"})
-
-
-def rendered(
-    source: Dataset,
-    out: Path,
-    files: list[Path] | None = None,
-    *,
-    publish_as: Dataset | None = None,
-):
-    """Validated files of ``source``'s inputs, rendered for ``publish_as`` (default: itself)."""
-    tidy = pipeline.transform(
-        source, pipeline.extract(source, pipeline.resolve_inputs(source, files))
-    )
-    pipeline.validate(source, tidy)
-    return pipeline.render(publish_as or source, tidy, out), tidy.notes.get("package", {})
+from etl.registry import get_dataset, load_registry
+from tests.integration.conftest import download, harvest_cli, renamed, render_for, show
 
 
 def test_cli_publish_creates_then_changes_nothing(portal_stack, anonymous, tmp_path) -> None:
@@ -69,7 +48,7 @@ def test_every_dataset_publishes_and_republishes_without_writes(
 ) -> None:
     source = get_dataset(dataset_id)
     dataset = renamed(source)
-    files, facts = rendered(source, tmp_path, publish_as=dataset)
+    files, facts = render_for(source, tmp_path, publish_as=dataset)
     first = pipeline.publish(dataset, files, portal=editor_portal, facts=facts)
     assert first.package_action == "created"
     assert [r.action for r in first.resources] == ["created"] * len(files)
@@ -96,16 +75,18 @@ def test_changed_input_updates_only_what_changed(editor_portal, anonymous, tmp_p
     source = get_dataset("vornamen")
     dataset = renamed(source)
     samples = pipeline.resolve_inputs(source)
-    full, _ = rendered(source, tmp_path / "full", publish_as=dataset)
+    full, _ = render_for(source, tmp_path / "full", publish_as=dataset)
     pipeline.publish(dataset, full, portal=editor_portal)
 
-    fewer, _ = rendered(source, tmp_path / "fewer", samples[:2], publish_as=dataset)
+    fewer, _ = render_for(source, tmp_path / "fewer", samples[:2], publish_as=dataset)
     result = pipeline.publish(dataset, fewer, portal=editor_portal)
     assert result.package_action == "unchanged"
     assert [r.action for r in result.resources] == ["updated", "updated"]
-    assert result.writes == 2
+    # mark incomplete, two uploads, mark complete
+    assert result.writes == 4
     package = show(anonymous, dataset.id)
     assert len(package["resources"]) == 2  # patched in place, never duplicated
+    assert "harvest_state" not in {e["key"] for e in package["extras"]}
     assert {r["hash"] for r in package["resources"]} == {f"sha256:{f.sha256}" for f in fewer}
 
 
@@ -114,11 +95,11 @@ def test_bad_token_is_a_clear_error_and_writes_nothing(
 ) -> None:
     source = get_dataset("vornamen")
     dataset = renamed(source)
-    full, _ = rendered(source, tmp_path / "full", publish_as=dataset)
+    full, _ = render_for(source, tmp_path / "full", publish_as=dataset)
     pipeline.publish(dataset, full, portal=editor_portal)
     before = show(anonymous, dataset.id)
 
-    changed, _ = rendered(
+    changed, _ = render_for(
         source, tmp_path / "changed", pipeline.resolve_inputs(source)[:1], publish_as=dataset
     )
     with (
@@ -160,6 +141,6 @@ def test_dry_run_plans_without_writing(portal_stack, anonymous) -> None:
 
 def test_portal_down_is_a_clear_error(tmp_path) -> None:
     with Portal("http://127.0.0.1:9", "x", max_attempts=2, backoff_seconds=0.05) as portal:
-        files, _ = rendered(get_dataset("vornamen"), tmp_path)
+        files, _ = render_for(get_dataset("vornamen"), tmp_path)
         with pytest.raises(PortalError, match="not reachable"):
             pipeline.publish(get_dataset("vornamen"), files, portal=portal)
