@@ -46,6 +46,28 @@ COMPONENTS: dict[str, list[str]] = {
     "triggerer": ["triggerer", "--skip-serve-logs"],
 }
 DEFAULT_API_PORT = 8080
+CKAN_POOL = "ckan"
+"""Pool of the publish tasks: bounds concurrent writes to the portal."""
+
+
+def celery_worker(number: int, queue: str, concurrency: int = 2) -> tuple[str, list[str]]:
+    """A Celery worker component (name, airflow arguments) serving ``queue``."""
+    return (
+        f"celery-worker-{number}",
+        [
+            "celery",
+            "worker",
+            "--skip-serve-logs",
+            "--celery-hostname",
+            f"worker{number}@%h",
+            "--queues",
+            queue,
+            "--concurrency",
+            str(concurrency),
+            "--without-gossip",
+            "--without-mingle",
+        ],
+    )
 
 
 def _airflow_bin() -> str:
@@ -143,7 +165,7 @@ class AirflowStack:
     home: Path
     api_port: int
     env: dict[str, str] = field(repr=False)
-    components: tuple[str, ...] = tuple(COMPONENTS)
+    components: dict[str, list[str]] = field(default_factory=lambda: dict(COMPONENTS))
 
     @property
     def url(self) -> str:
@@ -156,12 +178,18 @@ class AirflowStack:
         return self.home / f"{component}.log"
 
     def running(self, component: str) -> int | None:
-        # setproctitle renames the processes (e.g. "airflow api_server"): match "airflow" only
-        return owned_pid(self.pid_file(component), "airflow")
+        return _component_pid(self.pid_file(component))
 
     def stop(self) -> list[str]:
         """Stop every component this stack directory started (by PID)."""
         return stop_airflow(self.home)
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Task instances of a run, with hostname, pool, start and end."""
+        from urllib.parse import quote
+
+        answer = self.api("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances")
+        return list(answer["task_instances"])
 
     # ------------------------------------------------------------------ REST API
 
@@ -255,10 +283,16 @@ def start_airflow(
     work_dir: Path,
     api_port: int | None = DEFAULT_API_PORT,
     db_url: str | None = None,
-    components: tuple[str, ...] = tuple(COMPONENTS),
+    components: Mapping[str, list[str]] | None = None,
+    executor: str = "LocalExecutor",
+    pool_slots: int = 4,
     extra_env: Mapping[str, str] | None = None,
 ) -> AirflowStack:
-    """Migrate the metadata DB and start the components (reusing running ones).
+    """Migrate the metadata DB, create the ``ckan`` pool and start the components.
+
+    Running components of the same home are reused. ``components`` maps a name to
+    its ``airflow`` arguments (default: api-server, scheduler, dag-processor,
+    triggerer); add :func:`celery_worker` entries with ``executor="CeleryExecutor"``.
 
     Raises:
         StackError: a component did not come up; the message carries its log tail.
@@ -277,46 +311,72 @@ def start_airflow(
         portal_token=portal_token,
         work_dir=work_dir,
         db_url=db_url,
+        executor=executor,
         extra=extra_env,
     )
-    stack = AirflowStack(home=home, api_port=api_port, env=env, components=components)
-    if not all(stack.running(c) for c in components):
+    wanted = dict(components or COMPONENTS)
+    stack = AirflowStack(home=home, api_port=api_port, env=env, components=wanted)
+    if not all(stack.running(c) for c in wanted):
         log.info(
             "migrating the Airflow metadata database (%s)", "PostgreSQL" if db_url else "SQLite"
         )
         run_airflow(env, "db", "migrate")
-    for component in components:
-        if stack.running(component):
-            continue
-        process = spawn(
-            [_airflow_bin(), *COMPONENTS[component]], stack.log_file(component), cwd=home, env=env
+        run_airflow(
+            env, "pools", "set", CKAN_POOL, str(pool_slots), "Concurrent writes to the CKAN portal"
         )
-        write_pid(stack.pid_file(component), process.pid)
-        log.info("started airflow %s (pid %d)", component, process.pid)
-    state_file.write_text(json.dumps({"api_port": api_port, "components": list(components)}))
-    if "api-server" in components:
-        wait_http_ok(
-            f"{stack.url}/api/v2/monitor/health",
-            timeout=120,
-            what="airflow api-server",
-            log_file=stack.log_file("api-server"),
-            alive=lambda: stack.running("api-server") is not None,
-        )
-    time.sleep(1)
-    for component in components:
-        if not stack.running(component):
-            raise StackError(
-                f"airflow {component} exited during start-up. Last log lines:\n"
-                + log_tail(stack.log_file(component))
+    started: list[int] = []
+    try:
+        for component, arguments in wanted.items():
+            if stack.running(component):
+                continue
+            process = spawn(
+                [_airflow_bin(), *arguments], stack.log_file(component), cwd=home, env=env
             )
+            started.append(process.pid)
+            write_pid(stack.pid_file(component), process.pid)
+            log.info("started airflow %s (pid %d)", component, process.pid)
+        state_file.write_text(json.dumps({"api_port": api_port, "components": wanted}))
+        if "api-server" in wanted:
+            wait_http_ok(
+                f"{stack.url}/api/v2/monitor/health",
+                timeout=120,
+                what="airflow api-server",
+                log_file=stack.log_file("api-server"),
+                alive=lambda: stack.running("api-server") is not None,
+            )
+        time.sleep(1)
+        for component in wanted:
+            if not stack.running(component):
+                raise StackError(
+                    f"airflow {component} exited during start-up. Last log lines:\n"
+                    + log_tail(stack.log_file(component))
+                )
+    except BaseException:
+        # leave nothing half-started behind (tests must not leak processes)
+        for pid in started:
+            terminate_group(pid, grace=10)
+        raise
     return stack
+
+
+def _component_pid(pid_file: Path) -> int | None:
+    """The PID in ``pid_file`` if it is still one of our Airflow processes.
+
+    setproctitle renames them ("airflow api_server", "celeryd: worker1@host…"), so
+    only the program family is matched, not the full command.
+    """
+    return owned_pid(pid_file, "airflow") or owned_pid(pid_file, "celery")
 
 
 def stop_airflow(home: Path) -> list[str]:
     """Stop the components recorded in ``home`` (by PID, process group)."""
     stopped = []
-    for component in COMPONENTS:
-        pid = owned_pid(home / f"{component}.pid", "airflow")
+    state_file = home / "stack.json"
+    recorded = (
+        json.loads(state_file.read_text()).get("components", {}) if state_file.exists() else {}
+    )
+    for component in dict.fromkeys([*COMPONENTS, *recorded]):
+        pid = _component_pid(home / f"{component}.pid")
         if pid:
             terminate_group(pid, grace=20)
             stopped.append(f"airflow {component}")

@@ -47,6 +47,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from etl.errors import ConfigError, HarvestError
 
@@ -157,7 +158,7 @@ class Ledger:
         self.lock_dir = base / "locks"
         try:
             self.engine: Engine = create_engine(self.url, pool_pre_ping=True, future=True)
-            metadata.create_all(self.engine)
+            _create_tables(self.engine)
         except Exception as exc:  # driver errors differ by backend; all mean "cannot use it"
             raise ConfigError(
                 f"run ledger database not usable ({_safe_url(self.url)}): {type(exc).__name__}: "
@@ -401,6 +402,23 @@ class Ledger:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _create_tables(engine: Engine) -> None:
+    """Create the tables if missing.
+
+    Several tasks starting at once on a fresh PostgreSQL database race on
+    ``CREATE TABLE``: the loser fails with a unique violation in the catalogue
+    although the table now exists. Trying again settles it.
+    """
+    for attempt in range(5):
+        try:
+            metadata.create_all(engine)
+            return
+        except DBAPIError:
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

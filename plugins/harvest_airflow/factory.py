@@ -26,6 +26,7 @@ from etl.registry import Dataset, get_dataset, load_registry
 log = logging.getLogger(__name__)
 
 TIMEZONE = "Europe/Berlin"
+CKAN_POOL = "ckan"
 START_DATE = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
@@ -157,7 +158,8 @@ def build_dag(dataset: Dataset, *, family_doc: str | None = None) -> DAG:
                 )
                 return {**staged, "inputs": transformed["inputs"]}
 
-        @task
+        # the pool bounds concurrent writes to the portal across all datasets and workers
+        @task(pool=CKAN_POOL)
         def publish(validated: dict[str, Any]) -> dict[str, Any]:
             """Upsert package and resources on the portal (Connection ``ckan_default``)."""
             from etl import pipeline

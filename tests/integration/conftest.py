@@ -101,6 +101,7 @@ def airflow_test_env(
         work_dir=home / "work",
     )
     run_airflow(env, "db", "migrate")
+    run_airflow(env, "pools", "set", "ckan", "2", "Concurrent writes to the CKAN portal")
     return env
 
 
