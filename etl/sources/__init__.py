@@ -10,6 +10,7 @@ from etl.sources.base import SourceFamily
 
 FAMILIES: dict[str, str] = {
     "first_names": "etl.sources.first_names",
+    "geodata": "etl.sources.geodata",
 }
 
 
