@@ -356,15 +356,15 @@ def _check_crs(frame: gpd.GeoDataFrame, source: GeodataSource, *, name: str) -> 
             "Angabe in der Datei falsch ist, die .prj korrigieren)",
             file=name,
         )
-    if crs.is_geographic and len(frame):
-        minx, miny, maxx, maxy = frame.total_bounds
-        if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-            raise InputError(
-                f"laut Datei sind die Koordinaten Länge/Breite ({describe_crs(crs)}), die Werte "
-                f"({minx:.0f} … {maxx:.0f}, {miny:.0f} … {maxy:.0f}) sind aber keine "
-                "Gradangaben; vermutlich Meter (z. B. UTM) ohne Angabe des Koordinatensystems",
-                file=name,
-            )
+    minx, miny, maxx, maxy = frame.total_bounds if len(frame) else (np.nan,) * 4
+    degrees = -180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90
+    if crs.is_geographic and np.isfinite([minx, miny, maxx, maxy]).all() and not degrees:
+        raise InputError(
+            f"laut Datei sind die Koordinaten Länge/Breite ({describe_crs(crs)}), die Werte "
+            f"({minx:.0f} … {maxx:.0f}, {miny:.0f} … {maxy:.0f}) sind aber keine "
+            "Gradangaben; vermutlich Meter (z. B. UTM) ohne Angabe des Koordinatensystems",
+            file=name,
+        )
     return describe_crs(crs)
 
 

@@ -291,6 +291,20 @@ def test_empty_and_missing_geometries_are_rejected(stadtbezirke, districts, tmp_
     assert len(found) == 2  # neither is also reported as invalid or outside the city
 
 
+def test_a_delivery_without_any_geometry_is_invalid_data_not_unreadable(
+    stadtbezirke, districts, tmp_path
+) -> None:
+    path = inputs.geojson_with_bom(
+        districts, tmp_path / "ohne.geojson", geometries=dict.fromkeys(range(10))
+    )
+    tidy = tidy_of(stadtbezirke, path)
+    assert "spatial" not in tidy.notes["package"]
+    found = problems_of(stadtbezirke, path)
+    assert [row for _f, row, _c, _v in found["Jeder Stadtbezirk hat eine Geometrie"]] == list(
+        range(1, 11)
+    )
+
+
 def test_duplicate_number_is_rejected(stadtbezirke, districts, tmp_path) -> None:
     doubled = districts.copy()
     doubled.loc[9, "Nummer"] = "09"
