@@ -35,7 +35,6 @@ every geometry check is shown as ``Geometrie``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -52,7 +51,7 @@ import pandas as pd
 from etl.archives import copy_into, extract_zip
 from etl.errors import InputError, Problem
 from etl.numbers import parse_number
-from etl.readers import normalize_header, read_bytes
+from etl.readers import check_input_file, normalize_header, sha256_file
 from etl.registry import Column, Dataset, GeodataSource
 from etl.sources.base import InputFile, Tidy
 
@@ -151,7 +150,11 @@ def read_layer(path: Path, source: GeodataSource) -> RawLayer:
             layers, attributes not decodable, CRS missing or not the expected one.
     """
     name = path.name
-    sha256 = hashlib.sha256(read_bytes(path, max_bytes=source.max_bytes)).hexdigest()
+    check_input_file(path, max_bytes=source.max_bytes)
+    try:
+        sha256 = sha256_file(path)  # chunked: geodata can be hundreds of MB
+    except OSError as exc:
+        raise InputError(f"Datei nicht lesbar: {exc.strerror}", file=name) from None
     with tempfile.TemporaryDirectory(prefix="harvest-geo-") as tmp:
         work = Path(tmp)
         suffix = path.suffix.lower()
