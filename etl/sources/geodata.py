@@ -141,9 +141,9 @@ def extract(dataset: Dataset, paths: Sequence[Path]) -> list[RawLayer]:
 def read_layer(path: Path, source: GeodataSource) -> RawLayer:
     """Read one input file: unpack if zipped, find its layer, check its CRS.
 
-    The input is never written to: zips are unpacked and GeoPackages and Shapefiles
-    copied into a temporary folder before GDAL opens them (SQLite may create
-    journal files next to a GeoPackage even when reading).
+    The input is never written to: zips are unpacked and other files (a Shapefile
+    with its sibling parts) copied into a temporary folder before GDAL opens them
+    (SQLite may create journal files next to a GeoPackage even when reading).
 
     Raises:
         InputError: unreadable, unsafe zip, incomplete Shapefile, no or several

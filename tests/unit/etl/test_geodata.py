@@ -410,3 +410,13 @@ def test_geodata_defaults_accept_the_usual_deliveries() -> None:
     assert source.accept == [".zip", ".gpkg", ".geojson", ".json", ".shp"]
     assert source.allow_repair is False
     assert source.attribute_encoding == "auto"
+
+
+def test_spatial_extent_becomes_a_ckan_extra(stadtbezirke, three_variants) -> None:
+    from etl.portal import package_fields
+
+    tidy = tidy_of(stadtbezirke, three_variants["shapefile 25832 cp1252 without .cpg"])
+    extras = {
+        e["key"]: e["value"] for e in package_fields(stadtbezirke, tidy.notes["package"])["extras"]
+    }
+    assert json.loads(extras["spatial"]) == tidy.notes["package"]["spatial"]
