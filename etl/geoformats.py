@@ -71,32 +71,32 @@ def is_geoframe(frame: pd.DataFrame) -> bool:
     return geopandas is not None and isinstance(frame, geopandas.GeoDataFrame)
 
 
-def render(format: str, frame: pd.DataFrame, path: Path, dataset: Dataset) -> None:
-    """Write ``frame`` as geodata ``format`` to ``path``.
+def render(fmt: str, frame: pd.DataFrame, path: Path, dataset: Dataset) -> None:
+    """Write ``frame`` as geodata format ``fmt`` (a registry format code) to ``path``.
 
     Raises:
         ConfigError: the dataset is not geodata, or the format does not fit its
             geometry (GPX of polygons).
     """
     if not is_geoframe(frame):
-        raise ConfigError(f"{dataset.id}: {format} needs geodata (a geometry column)")
+        raise ConfigError(f"{dataset.id}: {fmt} needs geodata (a geometry column)")
     source = dataset.source
     name_column = source.name_column if isinstance(source, GeodataSource) else None
     layer = dataset.id
     if path.exists():
         path.unlink()
-    if format == "GEOJSON":
+    if fmt == "GEOJSON":
         render_geojson(frame, path, layer=layer)
-    elif format == "KML":
+    elif fmt == "KML":
         render_kml(frame, path, layer=layer, name_column=name_column)
-    elif format == "KMZ":
+    elif fmt == "KMZ":
         render_kmz(frame, path, layer=layer, name_column=name_column)
-    elif format == "GPX":
+    elif fmt == "GPX":
         render_gpx(frame, path, name_column=name_column)
-    elif format == "GPKG":
+    elif fmt == "GPKG":
         render_gpkg(frame, path, layer=layer)
     else:
-        raise ConfigError(f"no geodata renderer for {format}")
+        raise ConfigError(f"no geodata renderer for {fmt}")
 
 
 def _wgs84(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

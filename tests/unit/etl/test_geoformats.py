@@ -197,3 +197,22 @@ def test_tabular_datasets_are_unaffected(tmp_path) -> None:
     files = render(get_dataset("vornamen"), frame, tmp_path)
     assert [f.format for f in files] == ["CSV", "JSON"]
     assert all(Path(f.path).stat().st_size > 0 for f in files)
+
+
+def test_gpx_of_lines_are_tracks(tmp_path) -> None:
+    dataset = get_dataset("sirenenstandorte")
+    frame = gpd.GeoDataFrame(
+        {"kennung": ["S-0101"], "standort": ["Weg über die Brücke"]},
+        geometry=[shapely.LineString([(6.77, 51.22), (6.78123456789, 51.23)])],
+        crs="EPSG:4326",
+    )
+    lines = dataset.model_copy(update={"resources": [Resource(format="GPX")]})
+    [rendered] = render(lines, frame, tmp_path)
+    root = ElementTree.parse(rendered.path).getroot()
+    [track] = root.findall(f"{GPX}trk")
+    assert track.findtext(f"{GPX}name") == "S-0101"
+    points = track.findall(f".//{GPX}trkpt")
+    assert [(p.get("lon"), p.get("lat")) for p in points] == [
+        ("6.77", "51.22"),
+        ("6.7812346", "51.23"),
+    ]
