@@ -33,6 +33,11 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 MIMETYPES: dict[str, str] = {
     "CSV": "text/csv",
     "JSON": "application/json",
+    "GEOJSON": "application/geo+json",
+    "KML": "application/vnd.google-earth.kml+xml",
+    "KMZ": "application/vnd.google-earth.kmz",
+    "GPX": "application/gpx+xml",
+    "GPKG": "application/geopackage+sqlite3",
 }
 
 
@@ -104,6 +109,14 @@ RENDERERS = {
     "CSV": render_csv,
     "JSON": render_json,
 }
+"""Tabular renderers; the geodata formats are in :mod:`etl.geoformats`."""
+
+
+def _tabular(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` itself, or for geodata a table with the geometry as columns."""
+    from etl import geoformats
+
+    return geoformats.to_table(frame) if geoformats.is_geoframe(frame) else frame
 
 
 def render(dataset: Dataset, frame: pd.DataFrame, out_dir: Path) -> list[RenderedFile]:
@@ -123,7 +136,13 @@ def render_resource(
     path = out_dir / name
     if not path.suffix:
         path = path.with_suffix("." + FORMAT_EXTENSIONS[resource.format])
-    RENDERERS[resource.format](frame, path)
+    if resource.format in RENDERERS:
+        RENDERERS[resource.format](_tabular(frame), path)
+    else:
+        # geodata formats: geopandas/pyogrio are imported only when a dataset has them
+        from etl import geoformats
+
+        geoformats.render(resource.format, frame, path, dataset)
     return RenderedFile(
         resource=name,
         format=resource.format,

@@ -399,14 +399,26 @@ def save_tidy(tidy: Tidy, directory: Path) -> Path:
 
 
 def load_tidy(path: Path) -> Tidy:
-    """Inverse of :func:`save_tidy`."""
+    """Inverse of :func:`save_tidy`; a GeoDataFrame comes back as one (GeoParquet)."""
     side = json.loads((path.parent / "tidy.json").read_text(encoding="utf-8"))
     return Tidy(
-        frame=pd.read_parquet(path),
+        frame=_read_frame(path),
         problems=[Problem(**p) for p in side["problems"]],
         inputs=[InputFile(**i) for i in side["inputs"]],
         notes=side["notes"],
     )
+
+
+def _read_frame(path: Path) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_schema(path).metadata or {}
+    if b"geo" in metadata:  # GeoParquet, written by GeoDataFrame.to_parquet
+        import geopandas
+
+        frame: pd.DataFrame = geopandas.read_parquet(path)
+        return frame
+    return pd.read_parquet(path)
 
 
 def stage_extract(

@@ -86,6 +86,21 @@ def read_bytes(path: Path, *, max_bytes: int) -> bytes:
     Raises:
         InputError: missing, not a regular file, empty, or larger than ``max_bytes``.
     """
+    check_input_file(path, max_bytes=max_bytes)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"Datei nicht lesbar: {exc.strerror}", file=path.name) from None
+
+
+def check_input_file(path: Path, *, max_bytes: int) -> int:
+    """The size of an input file, after checking it exists, is a file and fits the limit.
+
+    For readers that stream large files (geodata) instead of loading them whole.
+
+    Raises:
+        InputError: missing, not a regular file, empty, or larger than ``max_bytes``.
+    """
     name = path.name
     if not path.exists():
         raise InputError("Datei nicht gefunden", file=str(path))
@@ -99,10 +114,7 @@ def read_bytes(path: Path, *, max_bytes: int) -> bytes:
             f"die Datei ist {size:,} Bytes groß, erlaubt sind höchstens {max_bytes:,} Bytes",
             file=name,
         )
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"Datei nicht lesbar: {exc.strerror}", file=name) from None
+    return size
 
 
 def decode_text(data: bytes, *, name: str, encoding: str = "auto") -> DecodedText:

@@ -451,7 +451,67 @@ class StatisticsTablesSource(FileSource, TextInput):
         return notes
 
 
-Source = Annotated[FirstNamesSource | StatisticsTablesSource, Field(discriminator="family")]
+# ------------------------------------------------------------------- geodata
+
+GEODATA_SUFFIXES = [".zip", ".gpkg", ".geojson", ".json", ".shp"]
+
+
+class GeodataSource(FileSource):
+    """Vector geodata (surveying and cadastre office): Shapefile (zipped or not),
+    GeoPackage or GeoJSON; one layer per file, published in WGS84."""
+
+    family: Literal["geodata"]
+    accept: list[str] = Field(
+        default_factory=lambda: list(GEODATA_SUFFIXES),
+        description="File suffixes the dataset accepts (lower case, with dot).",
+    )
+    expected_crs: list[str] = Field(
+        default_factory=list,
+        description="CRS an input may declare, e.g. EPSG:25832; any other CRS is refused. "
+        "Empty: any CRS, but the file must declare one (it is never guessed).",
+    )
+    layer: str | None = Field(
+        None, description="Layer (GeoPackage table or Shapefile name) when a file has several."
+    )
+    id_column: str | None = Field(
+        None, description="Published column identifying a feature; features are sorted by it."
+    )
+    name_column: str | None = Field(
+        None, description="Published column shown as the feature name in KML and GPX."
+    )
+    attributes: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Published column -> other attribute names it may have in the input "
+        "(compared like headers: case, umlauts and punctuation do not matter).",
+    )
+    allow_repair: bool = Field(
+        False,
+        description="Repair invalid geometries (reported as warnings) instead of refusing them.",
+    )
+    attribute_encoding: str = Field(
+        "auto",
+        description="Encoding of Shapefile attributes when the .cpg file is missing: "
+        "'auto' (UTF-8 if valid, else Windows-1252) or a codec such as cp1252.",
+    )
+    max_uncompressed_bytes: int = Field(
+        1024 * 1024 * 1024, gt=0, description="Largest total size of a zip's extracted files."
+    )
+    max_compression_ratio: int = Field(
+        200, gt=1, description="Largest uncompressed/compressed ratio of a zip entry (zip bombs)."
+    )
+
+    @field_validator("expected_crs")
+    @classmethod
+    def _known_crs(cls, value: list[str]) -> list[str]:
+        for crs in value:
+            if not re.fullmatch(r"EPSG:\d{4,5}", crs):
+                raise ValueError(f"CRS {crs!r} must be written as EPSG:<code>")
+        return value
+
+
+Source = Annotated[
+    FirstNamesSource | StatisticsTablesSource | GeodataSource, Field(discriminator="family")
+]
 
 
 # --------------------------------------------------------------------------- portal side
@@ -489,13 +549,19 @@ class Column(StrictModel):
 FORMAT_EXTENSIONS: dict[str, str] = {
     "CSV": "csv",
     "JSON": "json",
+    "GEOJSON": "geojson",
+    "KML": "kml",
+    "KMZ": "kmz",
+    "GPX": "gpx",
+    "GPKG": "gpkg",
 }
+"""Format codes are those of the EU file-type vocabulary (DCAT-AP.de convention K32)."""
 
 
 class Resource(StrictModel):
     """One published file. ``name`` is its stable key on the portal."""
 
-    format: Literal["CSV", "JSON"]
+    format: Literal["CSV", "JSON", "GEOJSON", "KML", "KMZ", "GPX", "GPKG"]
     name: str | None = None
     description: str = ""
 
@@ -537,6 +603,16 @@ class Dataset(StrictModel):
         columns = [c.name for c in self.columns]
         if len(columns) != len(set(columns)):
             raise ValueError(f"column names are not unique: {columns}")
+        return self
+
+    @model_validator(mode="after")
+    def _source_columns_are_documented(self) -> Dataset:
+        source = self.source
+        if isinstance(source, GeodataSource):
+            named = [c for c in (source.id_column, source.name_column) if c]
+            unknown = sorted(set(named + list(source.attributes)) - {c.name for c in self.columns})
+            if unknown:
+                raise ValueError(f"source refers to undocumented columns: {unknown}")
         return self
 
     @property

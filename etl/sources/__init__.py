@@ -11,6 +11,7 @@ from etl.sources.base import SourceFamily
 FAMILIES: dict[str, str] = {
     "first_names": "etl.sources.first_names",
     "statistics_tables": "etl.sources.statistics_tables",
+    "geodata": "etl.sources.geodata",
 }
 
 
