@@ -4,3 +4,4 @@
 CREATE DATABASE airflow;
 CREATE DATABASE ckan;
 CREATE DATABASE ckan_datastore;
+CREATE DATABASE harvest;

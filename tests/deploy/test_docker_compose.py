@@ -65,7 +65,8 @@ def test_airflow_services_share_one_celery_configuration() -> None:
     assert "@postgres:5432/airflow" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
     assert "@postgres:5432/airflow" in env["AIRFLOW__CELERY__RESULT_BACKEND"]
     init_sql = (PROJECT / "deploy" / "postgres-init.sql").read_text(encoding="utf-8")
-    for database in ("airflow", "ckan", "ckan_datastore"):
+    assert "@postgres:5432/harvest" in env["HARVEST_DB_URL"]  # one ledger for all workers
+    for database in ("airflow", "ckan", "ckan_datastore", "harvest"):
         assert f"CREATE DATABASE {database};" in init_sql
 
 
