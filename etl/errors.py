@@ -117,3 +117,24 @@ class ValidationFailed(HarvestError):
             f"{len(report.problems)} Fundstelle(n)"
         )
         self.report = report
+
+
+class MetadataInvalid(HarvestError):
+    """The dataset's DCAT-AP.de record breaks the shapes; nothing may be published.
+
+    ``findings`` are readable lines (node, property, German rule text, found value);
+    the fix is in ``registry/<id>.yaml`` or ``registry/_portal.yaml``.
+    """
+
+    exit_code = 1
+
+    def __init__(self, dataset_id: str, findings: list[str]) -> None:
+        lines = [
+            f"{dataset_id}: Metadaten nicht DCAT-AP.de-konform – {len(findings)} Verstoß/Verstöße; "
+            f"nichts wurde veröffentlicht. Bitte registry/{dataset_id}.yaml oder "
+            "registry/_portal.yaml korrigieren:",
+            *(f"  - {finding}" for finding in findings),
+        ]
+        super().__init__("\n".join(lines))
+        self.dataset_id = dataset_id
+        self.findings = findings

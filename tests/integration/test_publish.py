@@ -10,6 +10,7 @@ import pytest
 
 from etl import pipeline
 from etl.errors import PortalError
+from etl.metadata import extras_of
 from etl.portal import Portal
 from etl.registry import Dataset, get_dataset, load_registry
 from tests.integration.conftest import download, harvest_cli, show
@@ -32,7 +33,7 @@ def rendered(
         source, pipeline.extract(source, pipeline.resolve_inputs(source, files))
     )
     pipeline.validate(source, tidy)
-    return pipeline.render(publish_as or source, tidy, out), tidy.notes.get("package", {})
+    return pipeline.render(publish_as or source, tidy, out), pipeline.package_facts(source, tidy)
 
 
 def test_cli_publish_creates_then_changes_nothing(portal_stack, anonymous, tmp_path) -> None:
@@ -96,17 +97,28 @@ def test_changed_input_updates_only_what_changed(editor_portal, anonymous, tmp_p
     source = get_dataset("vornamen")
     dataset = renamed(source)
     samples = pipeline.resolve_inputs(source)
-    full, _ = rendered(source, tmp_path / "full", publish_as=dataset)
-    pipeline.publish(dataset, full, portal=editor_portal)
+    full, full_facts = rendered(source, tmp_path / "full", publish_as=dataset)
+    pipeline.publish(dataset, full, portal=editor_portal, facts=full_facts)
+    before = show(anonymous, dataset.id)
 
-    fewer, _ = rendered(source, tmp_path / "fewer", samples[:2], publish_as=dataset)
-    result = pipeline.publish(dataset, fewer, portal=editor_portal)
-    assert result.package_action == "unchanged"
+    fewer, facts = rendered(source, tmp_path / "fewer", samples[:2], publish_as=dataset)
+    result = pipeline.publish(dataset, fewer, portal=editor_portal, facts=facts)
+    # the package changes only in what the new content implies: `modified` and the
+    # temporal coverage of the fewer years; one package write plus the two uploads
+    assert result.package_action == "updated"
     assert [r.action for r in result.resources] == ["updated", "updated"]
-    assert result.writes == 2
+    assert result.writes == 3
     package = show(anonymous, dataset.id)
     assert len(package["resources"]) == 2  # patched in place, never duplicated
     assert {r["hash"] for r in package["resources"]} == {f"sha256:{f.sha256}" for f in fewer}
+    changed = {
+        key
+        for key in extras_of(package).keys() | extras_of(before).keys()
+        if extras_of(package).get(key) != extras_of(before).get(key)
+    }
+    assert changed <= {"modified", "temporal_start", "temporal_end"}
+    assert "modified" in changed
+    assert extras_of(package)["issued"] == extras_of(before)["issued"]
 
 
 def test_bad_token_is_a_clear_error_and_writes_nothing(

@@ -200,3 +200,14 @@ def test_package_fields_round_trip_without_differences() -> None:
     assert extras["rows"] == "3"  # other data facts still travel as extras
     later = package_fields(dataset, facts, stamps={**stamps, "modified": utc_stamp(T1) or ""})
     assert _package_differences(stored, later) == ["extras"]
+
+
+def test_temporal_coverage_comes_from_the_data_of_the_run() -> None:
+    from etl import pipeline
+
+    dataset = get_dataset("vornamen")
+    tidy = pipeline.transform(dataset, pipeline.extract(dataset, pipeline.resolve_inputs(dataset)))
+    facts = pipeline.package_facts(dataset, tidy)
+    years = sorted(set(tidy.frame["jahr"]))
+    assert facts["temporal_start"] == f"{years[0]}-01-01"
+    assert facts["temporal_end"] == f"{years[-1]}-12-31"
