@@ -339,7 +339,9 @@ def _add_distribution(
     if meta.attribution:
         graph.add((node, DCATDE.licenseAttributionByText, RdfLiteral(meta.attribution, lang="de")))
     if distribution.byte_size is not None:
-        graph.add((node, DCAT.byteSize, RdfLiteral(distribution.byte_size, datatype=XSD.decimal)))
+        # from the lexical form: an int value would be an ill-typed xsd:decimal for pySHACL
+        size = RdfLiteral(str(distribution.byte_size), datatype=XSD.decimal)
+        graph.add((node, DCAT.byteSize, size))
     if distribution.issued:
         graph.add((node, DCTERMS.issued, _date_time(distribution.issued)))
     if distribution.modified:
@@ -426,6 +428,8 @@ def build_catalog(
     """
     import ckanapi
 
+    from etl.errors import PortalNotAuthorized
+
     records: list[Record] = []
     skipped: dict[str, str] = {}
     for dataset_id, dataset in datasets.items():
@@ -440,6 +444,10 @@ def build_catalog(
             package: dict[str, Any] = portal.call("package_show", {"id": dataset_id})
         except ckanapi.NotFound:
             skipped[dataset_id] = f"nicht auf dem Portal {portal.url}"
+            continue
+        except PortalNotAuthorized:
+            # CKAN answers 403 to anonymous reads of a private dataset
+            skipped[dataset_id] = "auf dem Portal nicht öffentlich"
             continue
         if package.get("private"):
             skipped[dataset_id] = "auf dem Portal nicht öffentlich"

@@ -46,6 +46,10 @@ class PortalError(HarvestError):
     exit_code = 3
 
 
+class PortalNotAuthorized(PortalError):
+    """The portal refused a call for lack of rights (bad token, or a private dataset)."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One concrete finding in the data: where it is, what was found, what was expected.
@@ -129,10 +133,11 @@ class MetadataInvalid(HarvestError):
     exit_code = 1
 
     def __init__(self, dataset_id: str, findings: list[str]) -> None:
+        count = f"{len(findings)} Verstoß" if len(findings) == 1 else f"{len(findings)} Verstöße"
         lines = [
-            f"{dataset_id}: Metadaten nicht DCAT-AP.de-konform – {len(findings)} Verstoß/Verstöße; "
-            f"nichts wurde veröffentlicht. Bitte registry/{dataset_id}.yaml oder "
-            "registry/_portal.yaml korrigieren:",
+            f"{dataset_id}: Metadaten nicht DCAT-AP.de-konform – {count}; nichts wurde "
+            f"veröffentlicht. Bitte registry/{dataset_id}.yaml oder registry/_portal.yaml "
+            "korrigieren:",
             *(f"  - {finding}" for finding in findings),
         ]
         super().__init__("\n".join(lines))

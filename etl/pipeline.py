@@ -175,10 +175,12 @@ def publish(
     dry_run: bool = False,
     facts: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    now: dt.datetime | None = None,
 ) -> PublishResult:
-    """Publish rendered files (see :func:`etl.portal.publish`)."""
+    """Publish rendered files (see :func:`etl.portal.publish`; ``now`` is the clock of
+    ``issued``/``modified``)."""
     return publish_files(
-        dataset, files, portal=portal, dry_run=dry_run, facts=facts, progress=progress
+        dataset, files, portal=portal, dry_run=dry_run, facts=facts, progress=progress, now=now
     )
 
 

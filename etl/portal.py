@@ -41,7 +41,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from etl.errors import ConfigError, PortalError
+from etl.errors import ConfigError, PortalError, PortalNotAuthorized
 from etl.formats import RenderedFile
 from etl.metadata import ckan_extras, lifecycle_stamps, resolve
 from etl.registry import Dataset, PortalConfig, load_portal_config
@@ -261,7 +261,7 @@ class Portal:
         except ckanapi.NotFound:
             raise
         except ckanapi.NotAuthorized:
-            raise PortalError(
+            raise PortalNotAuthorized(
                 f"{action} refused by {self.url}: not authorized (is the API token valid, "
                 "and is its user an editor of the organization?)"
             ) from None

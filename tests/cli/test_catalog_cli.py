@@ -77,7 +77,7 @@ def test_check_refuses_a_dataset_whose_record_breaks_the_shapes(tmp_path) -> Non
     out = tmp_path / "out"
     result = harvest("check", "vornamen", "--out", str(out), env=env)
     assert result.returncode == 1
-    assert "vornamen: Metadaten nicht DCAT-AP.de-konform – 2 Verstoß/Verstöße" in result.stderr
+    assert "vornamen: Metadaten nicht DCAT-AP.de-konform – 2 Verstöße" in result.stderr
     assert "K31: dcat:Distribution: dct:license MUSS eine IRI" in result.stderr
     assert not out.exists()
     assert_no_traceback(result)

@@ -38,6 +38,18 @@ def test_registered_record_has_no_violation() -> None:
     assert report.conforms
 
 
+def test_record_of_rendered_files_has_no_violation(tmp_path) -> None:
+    dataset = get_dataset("vornamen")
+    tidy = pipeline.transform(dataset, pipeline.extract(dataset, pipeline.resolve_inputs(dataset)))
+    files = pipeline.render(dataset, tidy, tmp_path)
+    facts = {
+        **pipeline.package_facts(dataset, tidy),
+        "spatial": {"type": "Point", "coordinates": [6.78, 51.23]},
+    }
+    report = check_dataset(dataset, facts=facts, files=files)
+    assert report.violations == [], [f.line() for f in report.violations]
+
+
 def test_no_licence_is_refused_with_k31() -> None:
     with pytest.raises(MetadataInvalid) as caught:
         require_conformant(vornamen(license_id=None), config=without_default_licence())
