@@ -29,6 +29,8 @@ from etl.errors import (
 from etl.registry import get_dataset, load_registry
 
 if TYPE_CHECKING:
+    from rdflib import Graph
+
     from etl.portal import Portal
 
 app = typer.Typer(
@@ -277,7 +279,7 @@ def _public_portal() -> Portal | None:
     return portal
 
 
-def _report_conformance(graph: Any) -> None:
+def _report_conformance(graph: Graph) -> None:
     from etl.conformance import check_graph
 
     report = check_graph(graph)

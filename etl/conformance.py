@@ -231,24 +231,6 @@ def check_graph(graph: Graph) -> ConformanceReport:
     return ConformanceReport(findings=findings, seconds=seconds, triples=len(graph))
 
 
-def dataset_record(
-    dataset: Dataset,
-    *,
-    facts: Mapping[str, Any] | None = None,
-    files: Sequence[RenderedFile] | None = None,
-    config: PortalConfig | None = None,
-) -> Record:
-    """The record a run is about to publish (files known, portal URLs not yet)."""
-    config = config or load_portal_config()
-    meta = resolve(dataset, config, facts)
-    distributions = (
-        file_distributions(dataset, meta, files)
-        if files is not None
-        else registry_distributions(dataset, meta)
-    )
-    return Record(meta, distributions)
-
-
 def check_dataset(
     dataset: Dataset,
     *,
@@ -256,10 +238,21 @@ def check_dataset(
     files: Sequence[RenderedFile] | None = None,
     config: PortalConfig | None = None,
 ) -> ConformanceReport:
-    """Validate one dataset's own record (only its subgraph: fast)."""
+    """Validate one dataset's own record (only its subgraph: fast).
+
+    Args:
+        facts: the run's data facts (spatial extent, temporal coverage).
+        files: the rendered files (their sizes enter the record); default: the
+            registry's resources.
+    """
     config = config or load_portal_config()
-    record = dataset_record(dataset, facts=facts, files=files, config=config)
-    return check_graph(dataset_graph(record, config))
+    meta = resolve(dataset, config, facts)
+    distributions = (
+        file_distributions(dataset, meta, files)
+        if files is not None
+        else registry_distributions(dataset, meta)
+    )
+    return check_graph(dataset_graph(Record(meta, distributions), config))
 
 
 def require_conformant(
