@@ -1,7 +1,7 @@
 """``harvest``: the command line of the pipeline (a contract: scripts depend on it).
 
-Exit codes: 0 success · 1 invalid data · 2 unusable input (unknown dataset,
-unreadable or undecodable file) · 3 portal error · 4 configuration error.
+Exit codes: 0 success · 1 invalid data or metadata (DCAT-AP.de) · 2 unusable input
+(unknown dataset, unreadable or undecodable file) · 3 portal error · 4 configuration error.
 """
 
 from __future__ import annotations
@@ -11,14 +11,27 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from etl.errors import HarvestError, Problem, ValidationFailed, ValidationReport
+from etl.errors import (
+    ConfigError,
+    HarvestError,
+    PortalError,
+    Problem,
+    ValidationFailed,
+    ValidationReport,
+)
 from etl.registry import get_dataset, load_registry
+
+if TYPE_CHECKING:
+    from rdflib import Graph
+
+    from etl.portal import Portal
 
 app = typer.Typer(
     name="harvest",
@@ -41,7 +54,7 @@ def _errors_to_exit_codes() -> Iterator[None]:
         err.print(f"[bold red]✗ {exc.message}[/]")
         raise typer.Exit(exc.exit_code) from None
     except HarvestError as exc:
-        err.print(f"[bold red]✗ {type(exc).__name__}:[/] {exc.message}", markup=True)
+        err.print(f"[bold red]✗ {type(exc).__name__}:[/] {escape(exc.message)}", markup=True)
         raise typer.Exit(exc.exit_code) from None
 
 
@@ -275,6 +288,109 @@ def _print_result(result: dict[str, Any]) -> None:
         f"{result['bytes_uploaded']:,} bytes uploaded)",
         style="dim",
     )
+
+
+@app.command()
+def catalog(
+    out_file: Annotated[
+        Path, typer.Option("--out", help="File to write the catalogue to.", dir_okay=False)
+    ],
+    rdf_format: Annotated[
+        str, typer.Option("--format", help="turtle (default) or xml (RDF/XML).")
+    ] = "turtle",
+    validate: Annotated[
+        bool,
+        typer.Option(
+            "--validate", help="Check the catalogue with the DCAT-AP.de 2.0 shapes (GovData)."
+        ),
+    ] = False,
+    registry_only: Annotated[
+        bool,
+        typer.Option("--registry-only", help="Do not read the portal even if CKAN_URL is set."),
+    ] = False,
+) -> None:
+    """Write the whole catalogue as DCAT-AP.de RDF (Turtle or RDF/XML).
+
+    With CKAN_URL set and the portal reachable, distributions carry the portal's access
+    and download URLs (read anonymously: the public view); otherwise the catalogue is
+    built from the registry with landing pages under the configured base_url.
+    --validate prints every violation in German and exits 1 if there is one.
+    """
+    from etl import dcat
+    from etl.registry import load_portal_config
+
+    with _errors_to_exit_codes():
+        fmt = _rdf_format(rdf_format)
+        datasets = load_registry()
+        config = load_portal_config()
+        portal = None if registry_only else _public_portal()
+        try:
+            build = dcat.build_catalog(datasets, config, portal=portal)
+        finally:
+            if portal is not None:
+                portal.close()
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_bytes(dcat.serialize(build.graph, fmt))
+        distributions = sum(len(r.distributions) for r in build.records)
+        out.print(
+            f"✓ {out_file}: {len(build.records)} dataset(s), {distributions} distribution(s), "
+            f"{len(build.graph):,} triples (source: {build.source})"
+        )
+        for dataset_id, reason in build.skipped.items():
+            err.print(f"  skipped {dataset_id}: {reason}", markup=False)
+        if validate:
+            _report_conformance(build.graph)
+
+
+def _rdf_format(value: str) -> Literal["turtle", "xml"]:
+    normalized = value.strip().lower()
+    if normalized in ("turtle", "ttl"):
+        return "turtle"
+    if normalized in ("xml", "rdf", "rdfxml", "rdf/xml"):
+        return "xml"
+    raise ConfigError(f"--format {value!r}: use turtle or xml")
+
+
+def _public_portal() -> Portal | None:
+    """The portal of CKAN_URL, read without token; None if unset or unreachable."""
+    import os
+
+    from etl.portal import Portal
+
+    url = os.environ.get("CKAN_URL")
+    if not url:
+        return None
+    # a catalogue is the public view: never read with the publishing token
+    portal = Portal(url, None, timeout=(5.0, 30.0), max_attempts=2, backoff_seconds=0.2)
+    try:
+        portal.call("status_show")
+    except PortalError as exc:
+        err.print(
+            f"  portal not reachable ({exc.message}); catalogue from the registry only",
+            markup=False,
+        )
+        portal.close()
+        return None
+    return portal
+
+
+def _report_conformance(graph: Graph) -> None:
+    from etl.conformance import check_graph
+
+    report = check_graph(graph)
+    for finding in report.violations:
+        err.print(f"  ✗ {finding.line()}", markup=False)
+    counts = (
+        f"{len(report.violations)} Verstöße, {len(report.warnings)} Warnungen, "
+        f"{len(report.findings) - len(report.violations) - len(report.warnings)} Hinweise"
+    )
+    if report.conforms:
+        out.print(f"✓ DCAT-AP.de 2.0 (mit GovData-Konventionen): konform – {counts}")
+        for finding in report.warnings:
+            out.print(f"  ! {finding.line()}", markup=False, style="dim")
+        return
+    err.print(f"[bold red]✗ DCAT-AP.de 2.0 (mit GovData-Konventionen): {counts}[/]")
+    raise typer.Exit(1)
 
 
 def main() -> None:

@@ -46,6 +46,10 @@ class PortalError(HarvestError):
     exit_code = 3
 
 
+class PortalNotAuthorized(PortalError):
+    """The portal refused a call for lack of rights (bad token, or a private dataset)."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One concrete finding in the data: where it is, what was found, what was expected.
@@ -117,3 +121,25 @@ class ValidationFailed(HarvestError):
             f"{len(report.problems)} Fundstelle(n)"
         )
         self.report = report
+
+
+class MetadataInvalid(HarvestError):
+    """The dataset's DCAT-AP.de record breaks the shapes; nothing may be published.
+
+    ``findings`` are readable lines (node, property, German rule text, found value);
+    the fix is in ``registry/<id>.yaml`` or ``registry/_portal.yaml``.
+    """
+
+    exit_code = 1
+
+    def __init__(self, dataset_id: str, findings: list[str]) -> None:
+        count = f"{len(findings)} Verstoß" if len(findings) == 1 else f"{len(findings)} Verstöße"
+        lines = [
+            f"{dataset_id}: Metadaten nicht DCAT-AP.de-konform – {count}; nichts wurde "
+            f"veröffentlicht. Bitte registry/{dataset_id}.yaml oder registry/_portal.yaml "
+            "korrigieren:",
+            *(f"  - {finding}" for finding in findings),
+        ]
+        super().__init__("\n".join(lines))
+        self.dataset_id = dataset_id
+        self.findings = findings

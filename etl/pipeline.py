@@ -1,9 +1,9 @@
 """The pipeline steps, composed. The CLI and the Airflow tasks call these functions.
 
-source files → extract (raw) → transform (tidy) → validate (suite) → render
-(files with hashes) → publish (portal). Between Airflow tasks the intermediate
-results are staged as files in a run folder and only paths and small summaries
-travel through XCom; ``stage_*`` functions do that staging.
+source files → extract (raw) → transform (tidy) → validate (suite and the dataset's
+DCAT-AP.de record) → render (files with hashes) → publish (portal). Between Airflow
+tasks the intermediate results are staged as files in a run folder and only paths and
+small summaries travel through XCom; ``stage_*`` functions do that staging.
 """
 
 from __future__ import annotations
@@ -100,6 +100,41 @@ def render(dataset: Dataset, tidy: Tidy, out_dir: Path) -> list[RenderedFile]:
     return render_files(dataset, tidy.published_frame(), out_dir)
 
 
+def package_facts(dataset: Dataset, tidy: Tidy) -> dict[str, Any]:
+    """Package-level facts of a run: the family's notes plus the temporal coverage.
+
+    With ``package.temporal.column`` the coverage is the column's range in this run's
+    data: years (integer column) span 1 January to 31 December.
+    """
+    facts: dict[str, Any] = dict(tidy.notes.get("package", {}))
+    temporal = dataset.package.temporal
+    if temporal is None or temporal.column is None or temporal.column not in tidy.frame:
+        return facts
+    values = tidy.frame[temporal.column].dropna()
+    if values.empty:
+        return facts
+    if dataset.column(temporal.column).type == "integer":
+        facts["temporal_start"] = f"{int(values.min()):04d}-01-01"
+        facts["temporal_end"] = f"{int(values.max()):04d}-12-31"
+    else:
+        dates = pd.to_datetime(values, errors="coerce").dropna()
+        if not dates.empty:
+            facts["temporal_start"] = dates.min().date().isoformat()
+            facts["temporal_end"] = dates.max().date().isoformat()
+    return facts
+
+
+def check_metadata(dataset: Dataset, facts: dict[str, Any]) -> None:
+    """The dataset's own DCAT-AP.de record must pass the shapes before anything is written.
+
+    Raises:
+        MetadataInvalid: with the German findings (exit 1, failed task).
+    """
+    from etl.conformance import require_conformant
+
+    require_conformant(dataset, facts=facts)
+
+
 @dataclass
 class CheckOutcome:
     """Result of extract → transform → validate → render without the portal."""
@@ -122,6 +157,7 @@ def check(
 
     Raises:
         InputError: an input is unreadable.
+        MetadataInvalid: the dataset's DCAT-AP.de record breaks the shapes.
         ValidationFailed: the data breaks the dataset's rules (nothing is rendered).
     """
     say = progress or (lambda _m: None)
@@ -129,13 +165,14 @@ def check(
     raws = extract(dataset, paths)
     say("transforming")
     tidy = transform(dataset, raws)
+    facts = package_facts(dataset, tidy)
+    say("checking the DCAT-AP.de metadata")
+    check_metadata(dataset, facts)
     say(f"validating {len(tidy.frame):,} rows")
     report = validate(dataset, tidy, today=today)
     say("rendering")
     files = render(dataset, tidy, out_dir)
-    return CheckOutcome(
-        report=report, files=files, inputs=tidy.inputs, facts=tidy.notes.get("package", {})
-    )
+    return CheckOutcome(report=report, files=files, inputs=tidy.inputs, facts=facts)
 
 
 def publish(
@@ -146,10 +183,12 @@ def publish(
     dry_run: bool = False,
     facts: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    now: dt.datetime | None = None,
 ) -> PublishResult:
-    """Publish rendered files (see :func:`etl.portal.publish`)."""
+    """Publish rendered files (see :func:`etl.portal.publish`; ``now`` is the clock of
+    ``issued``/``modified``)."""
     return publish_files(
-        dataset, files, portal=portal, dry_run=dry_run, facts=facts, progress=progress
+        dataset, files, portal=portal, dry_run=dry_run, facts=facts, progress=progress, now=now
     )
 
 
@@ -463,14 +502,18 @@ def stage_validate(
     inputs: Sequence[dict[str, Any]] = (),
     today: dt.date | None = None,
 ) -> dict[str, Any]:
-    """Validate the staged table and, if valid, render the files to publish.
+    """Check the dataset's metadata, validate the staged table and, if both pass,
+    render the files to publish.
 
-    The report is written to ``report.json`` in both cases.
+    The data report is written to ``report.json`` whenever the suite ran.
 
     Raises:
+        MetadataInvalid: the dataset's DCAT-AP.de record breaks the shapes.
         ValidationFailed: with the report (recorded as ``invalid`` first).
     """
     tidy = load_tidy(Path(tidy_path))
+    facts = package_facts(dataset, tidy)
+    check_metadata(dataset, facts)
     report = run_suite(dataset, tidy, today=today)
     (directory / "report.json").write_text(
         json.dumps(report.as_dict(), ensure_ascii=False, indent=2, default=str), encoding="utf-8"
@@ -485,7 +528,7 @@ def stage_validate(
         "report": str(directory / "report.json"),
         "validation": validation_summary(report),
         "files": [f.as_dict() for f in files],
-        "facts": tidy.notes.get("package", {}),
+        "facts": facts,
     }
 
 

@@ -9,11 +9,16 @@ never appears in a message, log line or ``repr``.
 once, creates or patches it, and creates or patches each resource matched by its
 stable name. A resource whose stored ``hash`` equals the file's sha256 is not
 uploaded again, so an unchanged dataset costs exactly one read and no write.
+
+The package carries its DCAT-AP.de metadata as extras (see :mod:`etl.metadata`);
+``issued``/``modified`` are derived from the package read, so they change only when
+a file's content does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import ipaddress
 import json
 import logging
@@ -37,9 +42,10 @@ from tenacity import (
     wait_exponential,
 )
 
-from etl.errors import ConfigError, PortalError
+from etl.errors import ConfigError, PortalError, PortalNotAuthorized
 from etl.formats import RenderedFile
-from etl.registry import Dataset
+from etl.metadata import ckan_extras, lifecycle_stamps, resolve
+from etl.registry import Dataset, PortalConfig, load_portal_config
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +264,7 @@ class Portal:
         except ckanapi.NotFound:
             raise
         except ckanapi.NotAuthorized:
-            raise PortalError(
+            raise PortalNotAuthorized(
                 f"{action} refused by {self.url}: not authorized (is the API token valid, "
                 "and is its user an editor of the organization?)"
             ) from None
@@ -340,14 +346,23 @@ def data_dictionary(dataset: Dataset) -> str:
     return "\n".join(lines)
 
 
-def package_fields(dataset: Dataset, facts: dict[str, Any] | None = None) -> dict[str, Any]:
+def package_fields(
+    dataset: Dataset,
+    facts: dict[str, Any] | None = None,
+    *,
+    stamps: dict[str, str] | None = None,
+    config: PortalConfig | None = None,
+) -> dict[str, Any]:
     """The package as the registry wants it on the portal (without resources).
 
     Args:
         facts: package-level facts derived from the data (``Tidy.notes["package"]``,
-            e.g. the spatial extent); published as extras.
+            e.g. the spatial extent, the temporal coverage); published as extras.
+        stamps: ``issued``/``modified`` (see :func:`etl.metadata.lifecycle_stamps`).
+        config: portal defaults (default: ``registry/_portal.yaml``).
     """
     package = dataset.package
+    meta = resolve(dataset, config or load_portal_config(), facts, **(stamps or {}))
     # family facts users must know (sign legend, confidentiality rule) follow the text
     paragraphs = [package.description.strip(), *dataset.source.package_notes()]
     notes = "\n\n".join(paragraphs) + f"\n\n### Spalten\n\n{data_dictionary(dataset)}\n"
@@ -356,12 +371,14 @@ def package_fields(dataset: Dataset, facts: dict[str, Any] | None = None) -> dic
         "title": package.title,
         "notes": notes,
         "tags": [{"name": tag} for tag in sorted(set(package.tags))],
-        "license_id": package.license_id or "",
+        # ckanext-dcatde's licence register uses the DCAT-AP.de IRIs as licence ids
+        "license_id": meta.license or "",
         "maintainer": package.maintainer,
         "maintainer_email": package.maintainer_email,
         "url": package.url or "",
         "private": dataset.release == "queued",
-        "extras": _extras(facts or {}),
+        # facts first: the resolved metadata owns the keys both know (temporal, spatial)
+        "extras": _extras({**(facts or {}), **ckan_extras(meta)}),
     }
     return fields
 
@@ -382,17 +399,25 @@ def _extras(values: dict[str, Any]) -> list[dict[str, str]]:
     return extras
 
 
-def resource_fields(dataset: Dataset, file: RenderedFile) -> dict[str, Any]:
-    """Metadata of one resource (without the upload)."""
+def resource_fields(
+    dataset: Dataset, file: RenderedFile, *, config: PortalConfig | None = None
+) -> dict[str, Any]:
+    """Metadata of one resource (without the upload).
+
+    ``licenseAttributionByText`` is ckanext-dcatde's resource field; it is always sent
+    (empty for licences without attribution) so that a change of licence clears it.
+    """
     resource = next(r for r in dataset.resources if r.resource_name(dataset.id) == file.resource)
     description = resource.description or f"{dataset.package.title} als {file.format}"
     description = f"{description}\n\n{data_dictionary(dataset)}"
+    meta = resolve(dataset, config or load_portal_config())
     return {
         "name": file.resource,
         "format": file.format,
         "description": description,
         "mimetype": file.mimetype,
         "hash": f"sha256:{file.sha256}",
+        "licenseAttributionByText": meta.attribution or "",
     }
 
 
@@ -415,7 +440,7 @@ def _package_differences(current: dict[str, Any], desired: dict[str, Any]) -> li
 
 def _resource_differences(current: dict[str, Any], desired: dict[str, Any]) -> list[str]:
     differences = []
-    for key in ("name", "description", "hash"):
+    for key in ("name", "description", "hash", "licenseAttributionByText"):
         if (current.get(key) or "") != desired[key]:
             differences.append(key)
     if (current.get("format") or "").upper() != desired["format"].upper():
@@ -454,6 +479,8 @@ def publish(
     dry_run: bool = False,
     facts: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    config: PortalConfig | None = None,
+    now: dt.datetime | None = None,
 ) -> PublishResult:
     """Bring the portal's package ``dataset.id`` in line with ``files``.
 
@@ -465,6 +492,14 @@ def publish(
     the same name found more than once (left by some earlier failure) are reduced
     to one. Resources not in the registry are left alone.
 
+    ``issued``/``modified`` are derived from the package read (see
+    :func:`etl.metadata.lifecycle_stamps`): a run that uploads a file moves
+    ``modified`` to ``now``, which costs one package write besides the uploads.
+
+    Args:
+        config: portal defaults (default: ``registry/_portal.yaml``).
+        now: the run's clock for ``issued``/``modified`` (default: the current time).
+
     Raises:
         PublishIncomplete: a write failed after others succeeded; the package keeps
             its ``incomplete`` mark and the next run completes it without duplicates.
@@ -473,7 +508,7 @@ def publish(
     say = progress or (lambda _message: None)
     start_reads, start_writes = portal.stats.read_calls, portal.stats.write_calls
     start_bytes = portal.stats.bytes_uploaded
-    desired = package_fields(dataset, facts)
+    config = config or load_portal_config()
 
     try:
         current: dict[str, Any] | None = portal.call("package_show", {"id": dataset.id})
@@ -487,7 +522,7 @@ def publish(
     steps: list[_Step] = []
     duplicates: list[dict[str, Any]] = []
     for file in files:
-        wanted = resource_fields(dataset, file)
+        wanted = resource_fields(dataset, file, config=config)
         found = by_name.get(file.resource, [])
         have = found[0] if found else None
         duplicates.extend(found[1:])
@@ -505,6 +540,13 @@ def publish(
                 )
             )
     resource_writes = bool(duplicates) or any(step.action != "unchanged" for step in steps)
+    stamps = lifecycle_stamps(
+        current,
+        content_changed=any(step.upload for step in steps),
+        resource_names=[r.resource_name(dataset.id) for r in dataset.resources],
+        now=now or dt.datetime.now(dt.UTC),
+    )
+    desired = package_fields(dataset, facts, stamps=stamps, config=config)
 
     if current is None:
         package_action: Action = "created"

@@ -20,7 +20,7 @@ from typing import Any
 from airflow.sdk import DAG, CronTriggerTimetable, Param, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from etl.errors import ConfigError, InputError, ValidationFailed
+from etl.errors import ConfigError, InputError, MetadataInvalid, ValidationFailed
 from etl.registry import Dataset, get_dataset, load_registry
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,8 @@ START_DATE = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 @contextmanager
 def _fail_without_retry_on_bad_input() -> Iterator[None]:
-    """Bad input and invalid data fail the task at once: retrying cannot fix a file.
+    """Bad input, invalid data and metadata that breaks DCAT-AP.de fail the task at
+    once: retrying cannot fix a file or a registry entry.
 
     Portal errors propagate unchanged, so Airflow retries them.
     """
@@ -48,6 +49,10 @@ def _fail_without_retry_on_bad_input() -> Iterator[None]:
                 problem.message,
                 problem.found,
             )
+        raise AirflowFailException(str(exc)) from None
+    except MetadataInvalid as exc:
+        for finding in exc.findings:
+            log.error("DCAT-AP.de: %s", finding)
         raise AirflowFailException(str(exc)) from None
     except (InputError, ConfigError) as exc:
         raise AirflowFailException(str(exc)) from None
@@ -142,7 +147,8 @@ def build_dag(dataset: Dataset, *, family_doc: str | None = None) -> DAG:
 
         @task
         def validate(transformed: dict[str, Any]) -> dict[str, Any]:
-            """Run the Great Expectations suite; render the files only if it passes."""
+            """Check the DCAT-AP.de record and run the Great Expectations suite; render the
+            files only if both pass."""
             from etl import pipeline
             from etl.ledger import Ledger
 

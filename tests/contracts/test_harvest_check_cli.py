@@ -7,6 +7,7 @@ rely on); the other bad variants go through the same Typer app in-process.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -191,6 +192,7 @@ def test_privacy_breach_in_a_verified_delivery_exits_1(tmp_path, monkeypatch) ->
     (registry / "haushalte-sozialraeume.yaml").write_text(
         yaml.safe_dump(entry, allow_unicode=True), encoding="utf-8"
     )
+    shutil.copy(PROJECT / "registry" / "_portal.yaml", registry)
     monkeypatch.setenv("HARVEST_REGISTRY", str(registry))
     bad = derived(
         tmp_path,

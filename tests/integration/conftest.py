@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -130,7 +131,7 @@ def render_for(source, out: Path, files=None, *, publish_as=None):
         source, pipeline.extract(source, pipeline.resolve_inputs(source, files))
     )
     pipeline.validate(source, tidy)
-    return pipeline.render(publish_as or source, tidy, out), tidy.notes.get("package", {})
+    return pipeline.render(publish_as or source, tidy, out), pipeline.package_facts(source, tidy)
 
 
 def renamed(dataset):
@@ -152,6 +153,7 @@ def private_registry(tmp_path: Path):
         suites = tmp_path / "expectations"
         registry.mkdir(exist_ok=True)
         suites.mkdir(exist_ok=True)
+        shutil.copy(PROJECT / "registry" / "_portal.yaml", registry)
         text = (PROJECT / "registry" / f"{source_id}.yaml").read_text(encoding="utf-8")
         (registry / f"{new_id}.yaml").write_text(
             text.replace(f"id: {source_id}\n", f"id: {new_id}\n"), encoding="utf-8"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from etl import pipeline
 from etl.errors import PortalError
+from etl.metadata import extras_of
 from etl.portal import Portal
 from etl.registry import get_dataset, load_registry
 from tests.integration.conftest import download, harvest_cli, renamed, render_for, show
@@ -75,19 +77,32 @@ def test_changed_input_updates_only_what_changed(editor_portal, anonymous, tmp_p
     source = get_dataset("vornamen")
     dataset = renamed(source)
     samples = pipeline.resolve_inputs(source)
-    full, _ = render_for(source, tmp_path / "full", publish_as=dataset)
-    pipeline.publish(dataset, full, portal=editor_portal)
+    full, full_facts = render_for(source, tmp_path / "full", publish_as=dataset)
+    first = dt.datetime(2025, 3, 7, 5, 0, tzinfo=dt.UTC)
+    pipeline.publish(dataset, full, portal=editor_portal, facts=full_facts, now=first)
+    before = show(anonymous, dataset.id)
 
-    fewer, _ = render_for(source, tmp_path / "fewer", samples[:2], publish_as=dataset)
-    result = pipeline.publish(dataset, fewer, portal=editor_portal)
-    assert result.package_action == "unchanged"
+    fewer, facts = render_for(source, tmp_path / "fewer", samples[:2], publish_as=dataset)
+    later = first + dt.timedelta(days=7)
+    result = pipeline.publish(dataset, fewer, portal=editor_portal, facts=facts, now=later)
+    # the package changes only in what the new content implies: `modified` and the
+    # temporal coverage of the fewer years. Writes: the package patch that carries
+    # them and the incomplete mark, two uploads, the patch removing the mark.
+    assert result.package_action == "updated"
     assert [r.action for r in result.resources] == ["updated", "updated"]
-    # mark incomplete, two uploads, mark complete
     assert result.writes == 4
     package = show(anonymous, dataset.id)
     assert len(package["resources"]) == 2  # patched in place, never duplicated
     assert "harvest_state" not in {e["key"] for e in package["extras"]}
     assert {r["hash"] for r in package["resources"]} == {f"sha256:{f.sha256}" for f in fewer}
+    changed = {
+        key
+        for key in extras_of(package).keys() | extras_of(before).keys()
+        if extras_of(package).get(key) != extras_of(before).get(key)
+    }
+    assert changed <= {"modified", "temporal_start", "temporal_end"}
+    assert extras_of(package)["modified"] == "2025-03-14T05:00:00Z"
+    assert extras_of(package)["issued"] == extras_of(before)["issued"]
 
 
 def test_bad_token_is_a_clear_error_and_writes_nothing(

@@ -166,6 +166,8 @@ def test_epsg_4647_points_match_the_citys_own_wgs84_coordinates(tmp_path) -> Non
             "description": "Park and ride sites",
             "maintainer": "x",
             "maintainer_email": "x@example.org",
+            "themes": ["TRAN"],
+            "frequency": "IRREG",
         },
         columns=[Column(name="name", type="string", description="Name")],
         resources=[{"format": "GEOJSON"}],

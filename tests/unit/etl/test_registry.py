@@ -8,7 +8,13 @@ import pytest
 import yaml
 
 from etl.errors import ConfigError, InputError
-from etl.registry import get_dataset, load_dataset_file, load_registry
+from etl.registry import (
+    get_dataset,
+    load_dataset_file,
+    load_portal_config,
+    load_portal_file,
+    load_registry,
+)
 from tests.conftest import PROJECT
 
 
@@ -69,6 +75,59 @@ def statistics_entry() -> dict:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
+# --------------------------------------------------------------------------- DCAT fields
+
+
+@pytest.mark.parametrize(
+    ("change", "location"),
+    [
+        (lambda p: p.pop("themes"), r"package\.themes: Field required"),
+        (lambda p: p.update(themes=[]), r"package\.themes"),
+        (lambda p: p.update(themes=["SOCIAL"]), r"package\.themes\.0"),
+        (lambda p: p.pop("frequency"), r"package\.frequency: Field required"),
+        (lambda p: p.update(frequency="yearly"), r"package\.frequency"),
+        (lambda p: p.update(temporal={"column": "jahr", "start": "2020-01-01"}), "either column"),
+        (lambda p: p.update(temporal={"start": "2024-01-01", "end": "2020-12-31"}), "is after end"),
+        (lambda p: p.update(temporal={"column": "geburtsjahr"}), "not a documented column"),
+        (lambda p: p.update(temporal={"column": "vorname"}), "must be of type integer"),
+        (lambda p: p.update(spatial={"political_geocoding": ["05111"]}), "absolute http"),
+    ],
+)
+def test_dcat_fields_are_checked_when_the_registry_loads(tmp_path, change, location) -> None:
+    data = entry()
+    change(data["package"])
+    with pytest.raises(ConfigError, match=location):
+        load_dataset_file(write(tmp_path, "vornamen", data))
+
+
+def test_fixed_temporal_coverage_is_accepted(tmp_path) -> None:
+    data = entry()
+    data["package"]["temporal"] = {"start": "2015-01-01"}
+    temporal = load_dataset_file(write(tmp_path, "vornamen", data)).package.temporal
+    assert temporal is not None and str(temporal.start) == "2015-01-01" and temporal.end is None
+
+
+# --------------------------------------------------------------------------- _portal.yaml
+
+
+def portal_entry() -> dict:
+    return yaml.safe_load((PROJECT / "registry" / "_portal.yaml").read_text(encoding="utf-8"))
+
+
+def test_portal_defaults_of_the_repository_load() -> None:
+    config = load_portal_config()
+    assert config.base_url == "https://opendata.duesseldorf.de"
+    assert config.homepage == config.base_url
+    assert config.license.default == "dl-zero-de/2.0"
+    assert {"CSV", "JSON"} <= set(config.formats)
+
+
+def test_missing_portal_defaults_are_a_config_error(tmp_path) -> None:
+    with pytest.raises(ConfigError, match=r"_portal\.yaml: portal defaults missing") as caught:
+        load_portal_config(tmp_path)
+    assert caught.value.exit_code == 4
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -94,3 +153,26 @@ def test_statistics_published_columns_follow_the_options() -> None:
     source = get_dataset("bevoelkerungsprognose").source
     assert source.published_columns() == ["jahr", "variante", "einwohner", "status"]
     assert source.helper_columns() == ["_jahresabstand"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda c: c["contributor_ids"].append("http://dcat-ap.de/def/contributors/govData"),
+            "exactly one contributor id",
+        ),
+        (lambda c: c.update(contributor_ids=["https://opendata.duesseldorf.de"]), "found 0"),
+        (lambda c: c["publisher"].update(iri="www.duesseldorf.de"), r"publisher\.iri"),
+        (lambda c: c.update(languages=["de"]), "3-letter EU code"),
+        (lambda c: c["political_geocoding"].update(level="city"), r"political_geocoding\.level"),
+        (lambda c: c["formats"]["CSV"].update(media_type="CSV"), r"formats\.CSV\.media_type"),
+        (lambda c: c.update(licence={}), r"licence: Extra inputs are not permitted"),
+    ],
+)
+def test_portal_defaults_are_validated(tmp_path, change, message) -> None:
+    data = portal_entry()
+    change(data)
+    (tmp_path / "_portal.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_portal_file(tmp_path / "_portal.yaml")
