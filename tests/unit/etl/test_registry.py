@@ -94,3 +94,13 @@ def test_statistics_published_columns_follow_the_options() -> None:
     source = get_dataset("bevoelkerungsprognose").source
     assert source.published_columns() == ["jahr", "variante", "einwohner", "status"]
     assert source.helper_columns() == ["_jahresabstand"]
+
+
+def test_dropzone_mode_defaults_to_replace_and_is_checked(tmp_path) -> None:
+    data = entry()
+    del data["dropzone"]
+    assert load_dataset_file(write(tmp_path, "vornamen", data)).dropzone.mode == "replace"
+    data["dropzone"] = {"mode": "append"}
+    with pytest.raises(ConfigError, match=r"dropzone\.mode"):
+        load_dataset_file(write(tmp_path, "vornamen", data))
+    assert get_dataset("vornamen").dropzone.mode == "add"
