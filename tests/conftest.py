@@ -68,7 +68,8 @@ class Inbox:
         import email
         import email.policy
 
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append(parsed)
         return "250 Message accepted for delivery"
 
 

@@ -114,9 +114,5 @@ def test_nothing_dropped_is_ever_lost(tmp_path) -> None:
     for name, content in contents.items():
         (folder / name).write_bytes(content)
     dropzone(root, "--once", "--dry-run")
-    kept = {
-        p.read_bytes()
-        for p in folder.rglob("*")
-        if p.is_file() and ".bericht." not in p.name
-    }
+    kept = {p.read_bytes() for p in folder.rglob("*") if p.is_file() and ".bericht." not in p.name}
     assert kept == set(contents.values())

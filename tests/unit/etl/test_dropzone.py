@@ -376,7 +376,8 @@ def test_run_once_dry_run_files_valid_and_invalid_and_leaves_partial_files(
     assert by_file["Vornamen_2024_weiblich.csv"].status == "dry_run"
     assert by_file["Vornamen_2020_weiblich.csv"].status == "rejected"
     assert result.exit_code == 1
-    assert [p.name for p in (folder / "archiv").iterdir()][0].endswith("__probelauf.csv")
+    [archived] = (folder / "archiv").iterdir()
+    assert archived.name.endswith("__probelauf.csv")
     rejected = sorted(p.name for p in (folder / "abgelehnt").iterdir())
     assert len(rejected) == 3 and rejected[1].endswith(".bericht.html")
     assert (folder / "Vornamen_2019.csv.part").exists()

@@ -142,4 +142,5 @@ def test_partition_key_falls_back_to_the_file_name(dataset) -> None:
     from etl.sources import partition_key
 
     assert partition_key(dataset, "Liste.CSV") == "liste.csv"
-    assert partition_key(get_dataset("flaeche-stadtbezirke"), "Fläche_2024.csv") == "fläche_2024.csv"
+    areas = get_dataset("flaeche-stadtbezirke")
+    assert partition_key(areas, "Fläche_2024.csv") == "fläche_2024.csv"

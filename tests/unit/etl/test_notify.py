@@ -74,7 +74,7 @@ def test_rejected_mail_carries_both_reports(tmp_path) -> None:
 
 def test_duplicate_mail_says_nothing_changed() -> None:
     message = notify.compose_duplicate(
-        SETTINGS, to="a@example.org", dataset_title="V", file="v.csv", filed_as="v__d.csv", link=None
+        SETTINGS, to="a@x.org", dataset_title="V", file="v.csv", filed_as="v__d.csv", link=None
     )
     assert message["Subject"] == "Keine Änderung: V (v.csv)"
     assert "Es wurde nichts geändert" in message.get_content()
@@ -105,7 +105,8 @@ def test_settings_from_environment(monkeypatch) -> None:
 def test_without_host_nothing_is_sent_and_nothing_fails() -> None:
     notifier = Notifier(settings=MailSettings())
     assert notifier.team("s", "t") == []
-    assert not notify.send(notify.compose_team_alert(SETTINGS, subject="s", text="t"), MailSettings())
+    alert = notify.compose_team_alert(SETTINGS, subject="s", text="t")
+    assert not notify.send(alert, MailSettings())
 
 
 def test_delivery_to_a_real_smtp_server(smtp_server) -> None:
