@@ -974,6 +974,68 @@ class RunResult:
         return max((o.exit_code for o in self.outcomes), default=0)
 
 
+def _look_twice(
+    folders: list[Path], settle_seconds: float, sleep: Callable[[float], None]
+) -> tuple[list[Path], list[Path]]:
+    """Complete files in ``folders`` and those still being written, from two looks.
+
+    The second look comes after the settle interval and only if some file is new.
+    """
+    watch = StabilityWatch(settle_seconds)
+
+    def look() -> list[Path]:
+        return watch.stable(path for folder in folders for path in candidates(folder))
+
+    ready = look()
+    if watch.waiting():
+        sleep(settle_seconds)
+        ready = look()
+    return ready, watch.waiting()
+
+
+def _folders(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not is_ignored(p.name))
+
+
+def _set_aside_unknown(
+    folder: Path, paths: list[Path], known: list[str], notifier: Notifier
+) -> list[Outcome]:
+    outcomes = []
+    for path in paths:
+        try:
+            outcomes.append(reject_unknown(folder.name, path, known=known, notifier=notifier))
+        except DropzoneStorageError as exc:
+            log.error("%s", exc)
+            outcomes.append(Outcome(folder.name, path.name, "queued", exc.message, exc.exit_code))
+    return outcomes
+
+
+def set_aside_unknown(
+    settings: Settings,
+    known: Iterable[str],
+    *,
+    notifier: Notifier,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RunResult:
+    """Report files dropped into folders under the root that belong to no dataset.
+
+    Each complete file is moved to ``<folder>/abgelehnt/`` with its report and the
+    team is mailed. The Airflow triggers watch only the registered datasets' folders;
+    the ``harvest_dropzone`` DAG runs this on a schedule.
+    """
+    names = sorted(known)
+    if not settings.root.is_dir():
+        return RunResult(outcomes=[], waiting=[])
+    unknown = [f for f in _folders(settings.root) if f.name not in set(names)]
+    ready, waiting = _look_twice(unknown, settings.settle_seconds, sleep)
+    outcomes = []
+    for folder in unknown:
+        outcomes += _set_aside_unknown(
+            folder, [p for p in ready if p.parent == folder], names, notifier
+        )
+    return RunResult(outcomes=outcomes, waiting=waiting)
+
+
 def run_once(
     settings: Settings,
     datasets: Mapping[str, Dataset],
@@ -988,7 +1050,8 @@ def run_once(
     """One pass over every folder under the root: claim what is complete, process queues.
 
     Files still being written are left alone (``waiting``); they are claimed by a
-    later pass. Queued items (left by a crash or a portal outage) go first.
+    later pass. Queued items (left by a crash or a portal outage) go first. Files in
+    folders that are no registered dataset are set aside with a report.
     """
     root = settings.root
     try:
@@ -997,32 +1060,14 @@ def run_once(
             ensure_folders(root / dataset_id)
     except OSError as exc:
         raise DropzoneStorageError(f"drop folders under {root} not usable: {exc}") from None
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not is_ignored(p.name))
-    watch = StabilityWatch(settings.settle_seconds)
-
-    def look() -> list[Path]:
-        return watch.stable(path for folder in folders for path in candidates(folder))
-
-    ready = look()
-    if watch.waiting():
-        # a second look after the settle interval tells finished files from copies
-        sleep(settings.settle_seconds)
-        ready = look()
+    folders = _folders(root)
+    ready, waiting = _look_twice(folders, settings.settle_seconds, sleep)
     outcomes: list[Outcome] = []
     for folder in folders:
         mine = [p for p in ready if p.parent == folder]
         dataset = datasets.get(folder.name)
         if dataset is None:
-            for path in mine:
-                try:
-                    outcomes.append(
-                        reject_unknown(folder.name, path, known=sorted(datasets), notifier=notifier)
-                    )
-                except DropzoneStorageError as exc:
-                    log.error("%s", exc)
-                    outcomes.append(
-                        Outcome(folder.name, path.name, "queued", exc.message, exc.exit_code)
-                    )
+            outcomes += _set_aside_unknown(folder, mine, sorted(datasets), notifier)
             continue
         for path in mine:
             claim(path)
@@ -1037,4 +1082,4 @@ def run_once(
                 progress=progress,
             )
         )
-    return RunResult(outcomes=outcomes, waiting=watch.waiting())
+    return RunResult(outcomes=outcomes, waiting=waiting)

@@ -386,6 +386,46 @@ def _portal_failed(
         )
 
 
+DROPZONE_DAG_ID = "harvest_dropzone"
+UNKNOWN_FOLDERS_SCHEDULE = "*/15 * * * *"
+
+
+def build_dropzone_dag(*, doc: str | None = None) -> DAG:
+    """``harvest_dropzone``: sets aside files dropped into folders that are no dataset.
+
+    The datasets' folders are watched by their triggers; a folder under the root that
+    matches no registered dataset (a typo, a dataset not yet created) is looked at
+    every 15 minutes: its complete files move to its ``abgelehnt/`` with a report and
+    the team gets a mail.
+    """
+    with DAG(
+        dag_id=DROPZONE_DAG_ID,
+        description="Drop folders: set aside files in folders that are no dataset",
+        schedule=CronTriggerTimetable(UNKNOWN_FOLDERS_SCHEDULE, timezone=TIMEZONE),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        doc_md=doc,
+        tags=["harvest", "dropzone"],
+        default_args={"owner": "opendata", "retries": 1},
+    ) as dag:
+
+        @task
+        def set_aside_unknown() -> list[dict[str, Any]]:
+            """Report and move files in folders that belong to no registered dataset."""
+            from etl.notify import Notifier
+
+            result = dropzone.set_aside_unknown(
+                dropzone.Settings.from_env(), load_registry(), notifier=Notifier()
+            )
+            for outcome in result.outcomes:
+                log.info("%s/%s: %s", outcome.dataset, outcome.file, outcome.message)
+            return [o.as_dict() for o in result.outcomes]
+
+        set_aside_unknown()
+    return dag
+
+
 def build_family_dags(family: str, namespace: dict[str, Any], *, doc: str | None = None) -> None:
     """Build the DAGs of every registered dataset of ``family`` into ``namespace``.
 

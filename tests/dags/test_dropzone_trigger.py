@@ -107,3 +107,12 @@ def test_on_demand_dataset_runs_only_on_its_drop_folder() -> None:
     dag = build_dag(get_dataset("vornamen").model_copy(update={"schedule": None}))
     assert not isinstance(dag.timetable, AssetOrTimeSchedule)
     assert dag.timetable.asset_condition.name == "dropzone-vornamen"
+
+
+def test_maintenance_dag_looks_at_folders_that_are_no_dataset() -> None:
+    from harvest_airflow.factory import DROPZONE_DAG_ID, build_dropzone_dag
+
+    dag = build_dropzone_dag()
+    assert dag.dag_id == DROPZONE_DAG_ID
+    assert [t.task_id for t in dag.tasks] == ["set_aside_unknown"]
+    assert dag.max_active_runs == 1 and dag.catchup is False

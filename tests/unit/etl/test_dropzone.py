@@ -447,3 +447,23 @@ def test_storage_failure_keeps_the_file_queued(tmp_path, ledger, quiet) -> None:
     [outcome] = outcomes
     assert (outcome.status, outcome.exit_code) == ("queued", 4)
     assert item.path.exists()
+
+
+def test_set_aside_unknown_reports_to_the_team_and_leaves_dataset_folders_alone(
+    tmp_path, smtp_server
+) -> None:
+    root = tmp_path / "dropzone"
+    (root / "vornamen").mkdir(parents=True)
+    (root / "vornamen" / "Vornamen_2024.csv").write_bytes(VALID_2021_W)
+    (root / "vornamn").mkdir()
+    (root / "vornamn" / "Vornamen_2024.csv").write_bytes(VALID_2021_W)
+    settings = MailSettings(host="127.0.0.1", port=smtp_server.port, team="team@example.org")
+    result = dropzone.set_aside_unknown(
+        Settings(root=root, settle_seconds=0), ["vornamen"], notifier=Notifier(settings=settings)
+    )
+    [outcome] = result.outcomes
+    assert outcome.dataset == "vornamn" and outcome.notified == ["team@example.org"]
+    assert (root / "vornamen" / "Vornamen_2024.csv").exists()  # the trigger's job, not ours
+    [mail] = smtp_server.messages
+    assert "vornamen" in mail.get_body(("plain",)).get_content()  # the folders that exist
+    assert len(list(mail.iter_attachments())) == 2
