@@ -139,3 +139,25 @@ def test_dropped_files_reach_ckan_through_asset_triggered_runs_in_drop_order(
         f"Veröffentlicht: {package['title']} (Vornamen_2023_weiblich.csv)",
     ]
     assert f"/dataset/{dataset_id}" in mails[0].get_content()
+
+    # an invalid file: set aside with its report by the validate task, the run fails
+    known = {r["dag_run_id"] for r in stack.runs(dataset_id)}
+    drop(folder, "Vornamen_2020_weiblich.csv", b"Name;Anzahl\nAnna;0\n")
+    bad_run = wait_until(
+        lambda: [r for r in stack.runs(dataset_id) if r["dag_run_id"] not in known],
+        DEADLINE + 30,
+        "a run for the invalid file",
+    )[0]
+    done_bad = stack.wait_for_run(dataset_id, bad_run["dag_run_id"], timeout=300)
+    assert done_bad["state"] == "failed"
+    assert stack.task_states(dataset_id, bad_run["dag_run_id"])["validate"] == "failed"
+    assert "Vornamen_2020_weiblich.csv" in done_bad["note"] and "abgelehnt" in done_bad["note"]
+    rejected = sorted(p.name for p in (folder / "abgelehnt").iterdir())
+    assert len(rejected) == 3 and rejected[0].startswith("Vornamen_2020_weiblich__")
+    assert smtp_server.to("standesamt@duesseldorf.de")[-1]["Subject"].startswith(
+        "Nicht veröffentlicht"
+    )
+    # the portal kept the last good version
+    assert [r["hash"] for r in show(anonymous, dataset_id)["resources"]] == [
+        r["hash"] for r in package["resources"]
+    ]
