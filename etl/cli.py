@@ -164,8 +164,9 @@ def publish(
         ledger = None if dry_run else Ledger()
         if not files:
             # the current input set if the department dropped files, else the
-            # registry's source paths (see pipeline.resolve_inputs)
-            paths, inputs = pipeline.run_inputs(entry, None, ledger=ledger)
+            # registry's source paths (see pipeline.resolve_inputs); a dry run reads
+            # the ledger for that but records nothing
+            paths, inputs = pipeline.run_inputs(entry, None, ledger=ledger or Ledger())
         run_id = pipeline.new_run_id()
         with tempfile.TemporaryDirectory(prefix="harvest-") as tmp, _progress() as say:
             try:

@@ -582,6 +582,20 @@ def prepare(dataset: Dataset, item: QueueItem, ledger: Ledger) -> Prepared:
     )
 
 
+def record_wrong_type(ledger: Ledger, dataset: Dataset, prepared: Prepared, run_id: str) -> None:
+    """Record a file of a type the dataset does not take as a ``rejected`` attempt."""
+    from etl import pipeline
+
+    record = {
+        "name": prepared.item.name,
+        "sha256": prepared.sha256,
+        "origin": "dropzone",
+        "queued_as": prepared.item.id,
+    }
+    error = InputError(prepared.error or "Dateityp nicht erlaubt", file=prepared.item.name)
+    pipeline.record_rejection(ledger, dataset, run_id, [record], error)
+
+
 def _contact(dataset: Dataset | None, notifier: Notifier) -> str:
     team = notifier.settings.team
     text = "Bei Fragen hilft das Open-Data-Team"
@@ -810,13 +824,15 @@ def process_item(
     from etl import pipeline
 
     prepared = prepare(dataset, item, ledger)
+    run_id = pipeline.new_run_id("dropzone")
     if prepared.action == "resumed":
         return conclude_published(dataset, prepared, notifier=notifier)
     if prepared.action == "duplicate":
         return conclude_duplicate(dataset, prepared, notifier=notifier)
     if prepared.action == "reject":
+        if not dry_run:
+            record_wrong_type(ledger, dataset, prepared, run_id)
         return reject(dataset, prepared, None, notifier=notifier)
-    run_id = pipeline.new_run_id("dropzone")
     with tempfile.TemporaryDirectory(prefix="harvest-dropzone-") as tmp:
         try:
             checked = pipeline.check(dataset, prepared.paths, Path(tmp), progress=progress)

@@ -162,6 +162,7 @@ def _extract_dropped(entry: Dataset, ledger: Any, run_id: str) -> dict[str, Any]
         _note(entry.id, outcome.note())
         raise AirflowSkipException(outcome.note())
     if prepared.action == "reject":
+        dropzone.record_wrong_type(ledger, entry, prepared, run_id)
         outcome = dropzone.reject(entry, prepared, None, notifier=notifier)
         _note(entry.id, outcome.note())
         raise AirflowFailException(outcome.note())

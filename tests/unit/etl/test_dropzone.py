@@ -467,3 +467,14 @@ def test_set_aside_unknown_reports_to_the_team_and_leaves_dataset_folders_alone(
     [mail] = smtp_server.messages
     assert "vornamen" in mail.get_body(("plain",)).get_content()  # the folders that exist
     assert len(list(mail.iter_attachments())) == 2
+
+
+def test_a_wrong_type_is_recorded_in_the_ledger_and_set_aside(tmp_path, ledger, quiet) -> None:
+    dataset = get_dataset("vornamen")
+    item = _drop(tmp_path / "vornamen", "Vornamen_2024.xlsx", b"PK\x03\x04")
+    outcome = dropzone.process_item(dataset, item, ledger=ledger, portal=None, notifier=quiet)
+    assert (outcome.status, outcome.exit_code) == ("rejected", 2)
+    assert Path(outcome.filed_as).parent == tmp_path / "vornamen" / "abgelehnt"
+    [attempt] = ledger.history("vornamen")
+    assert attempt.status == "rejected" and "Dateityp .xlsx" in attempt.error
+    assert attempt.inputs[0]["queued_as"] == item.id
