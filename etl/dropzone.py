@@ -511,12 +511,12 @@ def _current_set(dataset: Dataset, last: Attempt | None) -> list[dict[str, Any]]
     """The input set a file dropped in mode ``add`` joins.
 
     The archived inputs of the last successful publish; without one (or if it
-    predates input archiving), the registry's source paths.
+    predates input archiving and holds no dropped file), the registry's source paths.
     """
     from etl import pipeline
 
     if last is not None:
-        records = pipeline.archived_input_set(last)
+        records = pipeline.current_input_set(last)
         if records is not None:
             return records
     try:

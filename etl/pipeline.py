@@ -237,6 +237,24 @@ def archived_input_set(attempt: Attempt) -> list[dict[str, Any]] | None:
     return records
 
 
+def current_input_set(attempt: Attempt) -> list[dict[str, Any]] | None:
+    """The archived input set of a successful ``attempt`` (see :func:`archived_input_set`).
+
+    Raises:
+        ConfigError: an archived copy is missing or altered, or the set holds dropped
+            files but was not archived completely (falling back to the source paths
+            would silently undo the department's files).
+    """
+    records = archived_input_set(attempt)
+    if records is None and any(i.get("origin") == "dropzone" for i in attempt.inputs):
+        raise ConfigError(
+            f"{attempt.dataset}: the current input set (attempt {attempt.id}) holds dropped "
+            "files but not all of its inputs were archived; publish the complete set with "
+            "`harvest publish DATASET FILE...`"
+        )
+    return records
+
+
 def dropped_input_set(ledger: Ledger, dataset: Dataset) -> list[dict[str, Any]] | None:
     """The dataset's current input set if a department's dropped file is part of it.
 
@@ -244,11 +262,14 @@ def dropped_input_set(ledger: Ledger, dataset: Dataset) -> list[dict[str, Any]] 
     from the drop folder is part of it, the drop folder is the dataset's source: a
     scheduled run re-publishes that set instead of the registry's source paths (which
     would undo what the department delivered).
+
+    Raises:
+        ConfigError: see :func:`current_input_set`.
     """
     last = ledger.last_success(dataset.id)
     if last is None or not any(i.get("origin") == "dropzone" for i in last.inputs):
         return None
-    return archived_input_set(last)
+    return current_input_set(last)
 
 
 def validation_summary(report: ValidationReport) -> dict[str, Any]:

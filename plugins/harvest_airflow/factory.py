@@ -152,8 +152,12 @@ def _extract_dropped(entry: Dataset, ledger: Any, run_id: str) -> dict[str, Any]
         _note(entry.id, "Keine Abgabe in der Warteschlange (von einem früheren Lauf erledigt).")
         raise AirflowSkipException("the drop-folder queue is empty")
     log.info("processing dropped file %s", item.path)
-    prepared = dropzone.prepare(entry, item, ledger)
     notifier = _notifier()
+    try:
+        prepared = dropzone.prepare(entry, item, ledger)
+    except ConfigError as exc:  # e.g. the archived input set is damaged: the team's problem
+        _note(entry.id, dropzone.keep_queued(entry, item, exc, notifier=notifier).note())
+        raise
     if prepared.action in ("resumed", "duplicate"):
         if prepared.action == "resumed":
             outcome = dropzone.conclude_published(entry, prepared, notifier=notifier)

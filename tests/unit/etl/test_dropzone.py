@@ -478,3 +478,18 @@ def test_a_wrong_type_is_recorded_in_the_ledger_and_set_aside(tmp_path, ledger, 
     [attempt] = ledger.history("vornamen")
     assert attempt.status == "rejected" and "Dateityp .xlsx" in attempt.error
     assert attempt.inputs[0]["queued_as"] == item.id
+
+
+def test_a_dropped_set_that_was_not_archived_is_not_silently_replaced(tmp_path, ledger) -> None:
+    from etl.errors import ConfigError
+
+    dataset = get_dataset("vornamen")
+    record = {"name": "Vornamen_2024_weiblich.csv", "sha256": "0" * 64, "origin": "dropzone"}
+    attempt = ledger.begin("vornamen", "r1", inputs=[record])
+    ledger.finish(attempt, status="success")  # no archived copy
+    with pytest.raises(ConfigError, match="not all of its inputs were archived"):
+        pipeline.dropped_input_set(ledger, dataset)
+    item = _drop(tmp_path / "vornamen", "Vornamen_2025_weiblich.csv", VALID_2021_W)
+    with pytest.raises(ConfigError, match="not all of its inputs were archived"):
+        dropzone.prepare(dataset, item, ledger)
+    assert item.path.exists()  # stays queued; the team is told by the caller
