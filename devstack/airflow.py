@@ -116,6 +116,11 @@ def airflow_env(
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "5",
         "AIRFLOW_CONN_CKAN_DEFAULT": json.dumps(connection),
+        # the api-server itself, for DAG-run notes (harvest_airflow.notes); no login:
+        # the local stack runs the simple auth manager in all-admins mode
+        "AIRFLOW_CONN_AIRFLOW_API": json.dumps(
+            {"conn_type": "http", "host": LOOPBACK, "port": api_port, "schema": "http"}
+        ),
         "HARVEST_WORK_DIR": str(work_dir),
         "PYTHONPATH": os.pathsep.join(
             [str(PROJECT_ROOT / "plugins"), str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]

@@ -125,6 +125,14 @@ def run_demo(stack_dir: Path = DEFAULT_STACK_DIR, *, timeout: float = 900) -> in
     log.info("CKAN dataset:  %s/dataset/%s", portal.url, DEMO_DATASET)
     log.info("CKAN API:      %s/api/3/action/package_show?id=%s", portal.url, DEMO_DATASET)
     log.info("Airflow UI:    %s/dags/%s  (no login needed locally)", airflow.url, DEMO_DATASET)
+    drop_root = airflow.env.get("HARVEST_DROPZONE") or str(
+        Path(airflow.env["HARVEST_WORK_DIR"]) / "dropzone"
+    )
+    log.info(
+        "drop folder:   %s/%s/  (a file dropped there is published; README)",
+        drop_root,
+        DEMO_DATASET,
+    )
     log.info("tokens:        %s (mode 0600)", portal.credentials_file)
     log.info("logs:          %s, %s", stack_dir / "ckan.log", stack_dir / "airflow")
     log.info("stop it all:   make down")

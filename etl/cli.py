@@ -159,7 +159,9 @@ def publish(
     """Run the full pipeline on FILES and publish to the portal.
 
     The portal is CKAN_URL with the token CKAN_API_TOKEN. Prints per resource
-    created / updated / unchanged.
+    created / updated / unchanged. Without FILES: the dataset's current input set if
+    it holds files dropped by the department (drop folder), else the registry's
+    source paths.
     """
     import tempfile
 
@@ -169,11 +171,16 @@ def publish(
 
     with _errors_to_exit_codes():
         entry = get_dataset(dataset)
-        paths = pipeline.resolve_inputs(entry, files)
+        if files:  # unusable files are reported before the portal configuration
+            paths, inputs = pipeline.run_inputs(entry, files)
         portal = portal_from_env(require_token=not dry_run)
         ledger = None if dry_run else Ledger()
+        if not files:
+            # the current input set if the department dropped files, else the
+            # registry's source paths (see pipeline.resolve_inputs); a dry run reads
+            # the ledger for that but records nothing
+            paths, inputs = pipeline.run_inputs(entry, None, ledger=ledger or Ledger())
         run_id = pipeline.new_run_id()
-        inputs = pipeline.describe_inputs(paths)
         with tempfile.TemporaryDirectory(prefix="harvest-") as tmp, _progress() as say:
             try:
                 outcome = pipeline.check(entry, paths, Path(tmp), progress=say)
@@ -276,6 +283,83 @@ def rollback(
             )
         out.print(f"rolled back {entry.id} to attempt #{target.id} ({target.run_id})")
         _print_result(result.as_dict())
+
+
+@app.command("dropzone")
+def dropzone_command(
+    once: Annotated[
+        bool, typer.Option("--once", help="Process what is in the drop folders now, then exit.")
+    ] = False,
+    root: Annotated[
+        Path | None,
+        typer.Option("--root", help="Root of the drop folders (default: HARVEST_DROPZONE)."),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Validate and file the dropped files; write nothing to the portal or the "
+            "ledger, send no mail.",
+        ),
+    ] = False,
+) -> None:
+    """Process the watched drop folders <root>/<dataset-id>/ once.
+
+    Claims every complete file, runs it through its dataset's pipeline, publishes
+    it and files it under archiv/, or files it under abgelehnt/ with a German report;
+    the maintainer is notified by mail (HARVEST_SMTP_*). Files left queued by an
+    earlier run go first. Exit code: the highest of the files' outcomes (0 published,
+    duplicate or nothing to do · 1 invalid data · 2 unusable file, wrong type or
+    unknown folder · 3 portal error, file stays queued · 4 configuration or storage).
+    """
+    from etl import dropzone
+    from etl.errors import ConfigError
+    from etl.ledger import Ledger
+    from etl.notify import Notifier
+    from etl.portal import portal_from_env
+
+    with _errors_to_exit_codes():
+        if not once:
+            raise ConfigError(
+                "harvest dropzone needs --once: watching continuously is the job of the "
+                "Airflow triggerer (see README, Drop folders)"
+            )
+        settings = dropzone.Settings.from_env(root)
+        portal: Portal | None
+        if dry_run:
+            try:
+                portal = portal_from_env(require_token=False)
+            except ConfigError:
+                portal = None  # a dry run without portal still validates and files
+        else:
+            portal = portal_from_env()
+        with _progress() as say:
+            result = dropzone.run_once(
+                settings,
+                load_registry(),
+                ledger=Ledger(),
+                portal=portal,
+                notifier=Notifier(enabled=not dry_run),
+                dry_run=dry_run,
+                progress=say,
+            )
+        table = Table("dataset", "file", "outcome", "filed as", "notified")
+        for outcome in result.outcomes:
+            table.add_row(
+                outcome.dataset,
+                outcome.file,
+                f"{outcome.status}: {outcome.message}",
+                Path(outcome.filed_as).name if outcome.filed_as else "",
+                ", ".join(outcome.notified),
+            )
+        if result.outcomes:
+            out.print(table)
+        else:
+            out.print(f"nothing to do in {settings.root}")
+        for path in result.waiting:
+            out.print(f"waiting (still being written): {path}")
+        if result.exit_code:
+            raise typer.Exit(result.exit_code)
 
 
 def _print_result(result: dict[str, Any]) -> None:

@@ -9,7 +9,12 @@ rollback`` reads it.
 
 Rendered outputs are archived content-addressed under
 ``<HARVEST_WORK_DIR>/archive/<dataset>/<sha256>/<resource>``, so a rollback can
-republish any earlier version and identical versions are stored once.
+republish any earlier version and identical versions are stored once. The inputs
+of a successful publish are archived the same way under
+``<archive>/<dataset>/inputs/<sha256>/<file name>`` (the name is kept: families read
+facts such as the year from it) and recorded with ``archived_path``: that input set
+is what a file dropped in mode ``add`` joins and what scheduled runs of a dataset fed
+by its drop folder re-run from.
 
 The ledger also provides the per-dataset publish lock: two publishes of the same
 dataset never interleave (PostgreSQL advisory lock, or a file lock with SQLite).
@@ -249,13 +254,20 @@ class Ledger:
         validation: dict[str, Any] | None = None,
         facts: dict[str, Any] | None = None,
         error: str | None = None,
+        inputs: Sequence[dict[str, Any]] | None = None,
     ) -> None:
-        """Close an attempt with its outcome and outputs (replacing earlier outputs)."""
+        """Close an attempt with its outcome and outputs (replacing earlier outputs).
+
+        ``inputs`` replaces the input records given to :meth:`begin` (e.g. with their
+        archived copies added).
+        """
         values: dict[str, Any] = {"status": status, "finished_at": _utcnow(), "error": error}
         if validation is not None:
             values["validation"] = validation
         if facts is not None:
             values["facts"] = facts
+        if inputs is not None:
+            values["inputs"] = list(inputs)
         with self.engine.begin() as conn:
             conn.execute(update(attempts).where(attempts.c.id == attempt_id).values(**values))
             if outputs_:
@@ -286,6 +298,41 @@ class Ledger:
             shutil.copyfile(path, partial)
             partial.replace(target)
         return target
+
+    def archive_input(self, dataset: str, record: dict[str, Any]) -> dict[str, Any]:
+        """Keep a copy of an input file; returns the record with ``archived_path``.
+
+        ``record`` is an input record (``name``, ``sha256``, and ``path`` where the file
+        was read from). The copy is content-addressed and keeps the file name. A file
+        whose bytes changed since they were hashed is not archived (the record is
+        returned without ``archived_path``); the transient ``path`` is dropped.
+        """
+        from etl.readers import sha256_file
+
+        kept = {k: v for k, v in record.items() if k != "path"}
+        sha256, name = record.get("sha256"), record.get("name")
+        if not sha256 or not name:
+            return kept
+        target = self.archive_dir / dataset / "inputs" / sha256 / Path(str(name)).name
+        if target.is_file():
+            kept["archived_path"] = str(target)
+            return kept
+        source = Path(str(record.get("path") or record.get("archived_path") or ""))
+        try:
+            if not source.is_file() or sha256_file(source) != sha256:
+                log.warning("%s: input %s changed or vanished before archiving", dataset, name)
+                kept.pop("archived_path", None)
+                return kept
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(target.name + ".part")
+            shutil.copyfile(source, partial)
+            partial.replace(target)
+        except OSError as exc:
+            log.warning("%s: input %s not archived: %s", dataset, name, exc)
+            kept.pop("archived_path", None)
+            return kept
+        kept["archived_path"] = str(target)
+        return kept
 
     # ------------------------------------------------------------------ reading
 

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from etl.errors import (
+    ConfigError,
     HarvestError,
     InputError,
     Problem,
@@ -48,12 +49,46 @@ def work_dir() -> Path:
     return Path(os.environ.get("HARVEST_WORK_DIR") or PROJECT_ROOT / ".work")
 
 
-def resolve_inputs(dataset: Dataset, files: Sequence[str | Path] | None = None) -> list[Path]:
-    """The input files of a run: the given ones, else the registry's source globs.
+def resolve_inputs(
+    dataset: Dataset,
+    files: Sequence[str | Path] | None = None,
+    *,
+    ledger: Ledger | None = None,
+) -> list[Path]:
+    """The input files of a run.
+
+    The rule: the given ``files``; else, when a ``ledger`` is given and the dataset's
+    current input set holds a file a department dropped (see :func:`dropped_input_set`),
+    the archived copies of that set; else the registry's source globs. ``harvest check``
+    passes no ledger, so it always reads the source paths (the bundled samples).
 
     Raises:
         InputError: no input, or a file type the dataset does not accept.
+        ConfigError: an archived input of the current set is missing or altered.
     """
+    return run_inputs(dataset, files, ledger=ledger)[0]
+
+
+def run_inputs(
+    dataset: Dataset,
+    files: Sequence[str | Path] | None = None,
+    *,
+    ledger: Ledger | None = None,
+) -> tuple[list[Path], list[dict[str, Any]]]:
+    """The input files of a run (rule in :func:`resolve_inputs`) and their ledger records.
+
+    Records of a re-run from the current input set keep their ``origin``, so the set
+    stays the dataset's current one after the run.
+    """
+    if not files and ledger is not None:
+        records = dropped_input_set(ledger, dataset)
+        if records:
+            return [Path(r["path"]) for r in records], records
+    paths = _source_paths(dataset, files)
+    return paths, describe_inputs(paths)
+
+
+def _source_paths(dataset: Dataset, files: Sequence[str | Path] | None) -> list[Path]:
     if files:
         paths = [Path(f) for f in files]
     else:
@@ -201,15 +236,79 @@ def new_run_id(prefix: str = "cli") -> str:
     return f"{prefix}__{now}__{os.getpid()}"
 
 
-def describe_inputs(paths: Sequence[Path]) -> list[dict[str, Any]]:
-    """Input names and sha256 for the ledger (an unreadable file is listed without hash)."""
+def describe_inputs(paths: Sequence[Path], *, origin: str = "source") -> list[dict[str, Any]]:
+    """Input records for the ledger: name, sha256, where it was read from, origin.
+
+    An unreadable file is listed without hash. ``origin`` is ``source`` (registry
+    paths or files given to the CLI) or ``dropzone`` (dropped by a department).
+    ``path`` is transient: a successful publish replaces it by the archived copy.
+    """
     described: list[dict[str, Any]] = []
     for path in paths:
         try:
-            described.append({"name": path.name, "sha256": sha256_file(path)})
+            sha256: str | None = sha256_file(path)
         except OSError:
-            described.append({"name": path.name, "sha256": None})
+            sha256 = None
+        described.append({"name": path.name, "sha256": sha256, "path": str(path), "origin": origin})
     return described
+
+
+def archived_input_set(attempt: Attempt) -> list[dict[str, Any]] | None:
+    """The input records of ``attempt`` with ``path`` set to their verified archived copy.
+
+    ``None`` when an input was never archived (attempts recorded before inputs were
+    archived, or an input that changed while it was read).
+
+    Raises:
+        ConfigError: an archived copy is missing or altered (an operator must look).
+    """
+    if not attempt.inputs or not all(i.get("archived_path") for i in attempt.inputs):
+        return None
+    records = []
+    for record in attempt.inputs:
+        path = Path(str(record["archived_path"]))
+        if not path.is_file() or sha256_file(path) != record.get("sha256"):
+            raise ConfigError(
+                f"{attempt.dataset}: archived input {record.get('name')} of attempt "
+                f"{attempt.id} is missing or altered ({path})"
+            )
+        records.append({**record, "path": str(path)})
+    return records
+
+
+def current_input_set(attempt: Attempt) -> list[dict[str, Any]] | None:
+    """The archived input set of a successful ``attempt`` (see :func:`archived_input_set`).
+
+    Raises:
+        ConfigError: an archived copy is missing or altered, or the set holds dropped
+            files but was not archived completely (falling back to the source paths
+            would silently undo the department's files).
+    """
+    records = archived_input_set(attempt)
+    if records is None and any(i.get("origin") == "dropzone" for i in attempt.inputs):
+        raise ConfigError(
+            f"{attempt.dataset}: the current input set (attempt {attempt.id}) holds dropped "
+            "files but not all of its inputs were archived; publish the complete set with "
+            "`harvest publish DATASET FILE...`"
+        )
+    return records
+
+
+def dropped_input_set(ledger: Ledger, dataset: Dataset) -> list[dict[str, Any]] | None:
+    """The dataset's current input set if a department's dropped file is part of it.
+
+    The current input set is the inputs of the last successful publish. Once a file
+    from the drop folder is part of it, the drop folder is the dataset's source: a
+    scheduled run re-publishes that set instead of the registry's source paths (which
+    would undo what the department delivered).
+
+    Raises:
+        ConfigError: see :func:`current_input_set`.
+    """
+    last = ledger.last_success(dataset.id)
+    if last is None or not any(i.get("origin") == "dropzone" for i in last.inputs):
+        return None
+    return current_input_set(last)
 
 
 def validation_summary(report: ValidationReport) -> dict[str, Any]:
@@ -322,6 +421,8 @@ def publish_recorded(
             outputs_=_output_records(ledger, dataset, files, result),
             validation=validation,
             facts=facts,
+            # the published input set is kept: mode ``add`` and scheduled re-runs build on it
+            inputs=[ledger.archive_input(dataset.id, record) for record in inputs],
         )
         return result
 
@@ -461,14 +562,23 @@ def _read_frame(path: Path) -> pd.DataFrame:
 
 
 def stage_extract(
-    dataset: Dataset, paths: Sequence[Path], directory: Path, *, ledger: Ledger, run_id: str
+    dataset: Dataset,
+    paths: Sequence[Path],
+    directory: Path,
+    *,
+    ledger: Ledger,
+    run_id: str,
+    inputs: Sequence[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Open the run's ledger attempt, extract and persist raw inputs.
+
+    Args:
+        inputs: the input records (default: :func:`describe_inputs` of ``paths``).
 
     Raises:
         InputError: an input is unreadable (recorded as ``rejected`` first).
     """
-    inputs = describe_inputs(paths)
+    inputs = list(inputs) if inputs is not None else describe_inputs(paths)
     ledger.begin(dataset.id, run_id, inputs=inputs)
     family = get_family(dataset.family)
     try:

@@ -665,6 +665,18 @@ class Resource(StrictModel):
         return self.name or f"{dataset_id}.{FORMAT_EXTENSIONS[self.format]}"
 
 
+class DropZone(StrictModel):
+    """What a file dropped into the dataset's watched folder means (see ``etl/dropzone.py``)."""
+
+    mode: Literal["replace", "add"] = Field(
+        default="replace",
+        description="'replace': a dropped file is the complete new input of the dataset. "
+        "'add': it joins the current input set (the inputs of the last successful "
+        "publish) and replaces the member with the same partition key (first names: "
+        "year and gender from the file name; default: the file name).",
+    )
+
+
 class Dataset(StrictModel):
     """One registry entry."""
 
@@ -682,6 +694,7 @@ class Dataset(StrictModel):
     package: Package
     columns: list[Column] = Field(min_length=1)
     resources: list[Resource] = Field(min_length=1)
+    dropzone: DropZone = Field(default_factory=lambda: DropZone())
 
     @field_validator("id")
     @classmethod

@@ -42,3 +42,48 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.section("measured")
         for name, value in _REPORT:
             terminalreporter.write_line(f"{name}: {value}")
+
+
+class Inbox:
+    """Messages received by the test's SMTP server, parsed."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.messages: list = []
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Settings for etl.notify pointing at this server."""
+        return {
+            "HARVEST_SMTP_HOST": "127.0.0.1",
+            "HARVEST_SMTP_PORT": str(self.port),
+            "HARVEST_SMTP_FROM": "open-data-pipeline@duesseldorf.de",
+            "HARVEST_TEAM_EMAIL": "opendata-team@duesseldorf.de",
+        }
+
+    def to(self, address: str) -> list:
+        return [m for m in self.messages if m["To"] == address]
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd handler hook
+        import email
+        import email.policy
+
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append(parsed)
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 for this test; stopped afterwards."""
+    from aiosmtpd.controller import Controller
+
+    from devstack.processes import free_port
+
+    inbox = Inbox(free_port())
+    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
+    controller.start()
+    try:
+        yield inbox
+    finally:
+        controller.stop()

@@ -98,6 +98,20 @@ save_raws = save_raw_tables
 load_raws = load_raw_tables
 
 
+def partition_key(name: str) -> str | None:
+    """Year(s) and gender(s) a file covers, from its name (``2021-m``; ``2022`` for a
+    ranked list of all genders); ``None`` when the name has no year.
+
+    A file dropped into the folder of a first-names dataset replaces the file of the
+    same year and gender and leaves the other years alone.
+    """
+    years = _years_in_name(name)
+    if not years:
+        return None
+    genders = "".join(_genders_in_name(name))
+    return "+".join(str(y) for y in years) + (f"-{genders}" if genders else "")
+
+
 def _years_in_name(name: str) -> list[int]:
     return sorted({int(match) for match in _YEAR_IN_NAME.findall(name)})
 

@@ -7,21 +7,41 @@ side-effect free.
 
 Between tasks only paths and small summaries travel through XCom; the data itself
 is staged in a run folder under ``HARVEST_WORK_DIR``.
+
+Each DAG runs on its cron schedule **or** when a file is dropped into the dataset's
+folder (``AssetOrTimeSchedule``): the asset ``dropzone-<id>`` is watched by a
+:class:`~harvest_airflow.triggers.DropFolderTrigger` in the triggerer. An
+asset-triggered run processes the oldest file of the drop-folder queue: ``extract``
+takes it (or finishes it at once: duplicate, wrong type, already published),
+``validate`` sets it aside with a German report if it breaks the rules, ``publish``
+files it under ``archiv/``; the maintainer gets a mail and the run a note with the
+file name and outcome.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from airflow.sdk import DAG, CronTriggerTimetable, Param, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk import (
+    DAG,
+    Asset,
+    AssetOrTimeSchedule,
+    AssetWatcher,
+    CronTriggerTimetable,
+    Param,
+    get_current_context,
+    task,
+)
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from etl import dropzone
 from etl.errors import ConfigError, InputError, MetadataInvalid, ValidationFailed
 from etl.registry import Dataset, get_dataset, load_registry
+from harvest_airflow.triggers import DropFolderTrigger
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +85,110 @@ def _run_folder(dataset_id: str) -> Any:
     return run_dir(dataset_id, context["run_id"])
 
 
+# --------------------------------------------------------------------------- drop folder
+
+
+def dropzone_asset(dataset: Dataset) -> Asset:
+    """The asset that a file dropped into ``<HARVEST_DROPZONE>/<id>/`` updates.
+
+    Reads only environment variables (root, poll, settle and retry seconds); the
+    trigger touches the folder when it runs in the triggerer, never at parse time.
+    """
+    settings = dropzone.Settings.from_env()
+    trigger = DropFolderTrigger(
+        dataset_id=dataset.id,
+        folder=str(settings.root / dataset.id),
+        poll_seconds=settings.poll_seconds,
+        settle_seconds=settings.settle_seconds,
+        retry_seconds=settings.retry_seconds,
+    )
+    return Asset(
+        name=f"dropzone-{dataset.id}",
+        uri=f"x-harvest-dropzone://{dataset.id}",
+        group="dropzone",
+        watchers=[AssetWatcher(name=f"dropzone-{dataset.id}", trigger=trigger)],
+    )
+
+
+def _is_drop_run(context: Mapping[str, Any]) -> bool:
+    """Runs started by a dropped file (or asked to process the queue) take the queue's head."""
+    params = context["params"]
+    if params.get("files"):
+        return False
+    run_type = context["dag_run"].run_type
+    # the task SDK's DagRunType is a str enum whose str() is its name, not its value
+    return getattr(run_type, "value", run_type) == "asset_triggered" or bool(params.get("dropzone"))
+
+
+def _note(dataset_id: str, text: str) -> None:
+    from harvest_airflow.notes import set_run_note
+
+    log.info("%s", text)
+    set_run_note(dataset_id, get_current_context()["run_id"], text)
+
+
+def _notifier() -> Any:
+    from etl.notify import Notifier
+
+    return Notifier()
+
+
+@contextmanager
+def _reject_dropped_file(entry: Dataset, staged: Mapping[str, Any]) -> Iterator[None]:
+    """In a drop run, bad input sets the file aside with its report before the task fails."""
+    try:
+        yield
+    except (InputError, ValidationFailed) as exc:
+        dropped = staged.get("dropzone")
+        if dropped:
+            outcome = dropzone.reject(
+                entry, dropzone.Prepared.from_dict(dropped), exc, notifier=_notifier()
+            )
+            _note(entry.id, outcome.note())
+        raise
+
+
+def _extract_dropped(entry: Dataset, ledger: Any, run_id: str) -> dict[str, Any]:
+    """Take the oldest file of the dataset's queue; finish it at once where possible."""
+    from etl import pipeline
+
+    folder = dropzone.Settings.from_env().root / entry.id
+    item = dropzone.head(folder)
+    if item is None:
+        _note(entry.id, "Keine Abgabe in der Warteschlange (von einem früheren Lauf erledigt).")
+        raise AirflowSkipException("the drop-folder queue is empty")
+    log.info("processing dropped file %s", item.path)
+    notifier = _notifier()
+    try:
+        prepared = dropzone.prepare(entry, item, ledger)
+    except ConfigError as exc:  # e.g. the archived input set is damaged: the team's problem
+        _note(entry.id, dropzone.keep_queued(entry, item, exc, notifier=notifier).note())
+        raise
+    if prepared.action in ("resumed", "duplicate"):
+        if prepared.action == "resumed":
+            outcome = dropzone.conclude_published(entry, prepared, notifier=notifier)
+        else:
+            outcome = dropzone.conclude_duplicate(entry, prepared, notifier=notifier)
+        _note(entry.id, outcome.note())
+        raise AirflowSkipException(outcome.note())
+    if prepared.action == "reject":
+        dropzone.record_wrong_type(ledger, entry, prepared, run_id)
+        outcome = dropzone.reject(entry, prepared, None, notifier=notifier)
+        _note(entry.id, outcome.note())
+        raise AirflowFailException(outcome.note())
+    staged = {"dropzone": prepared.as_dict()}
+    with _reject_dropped_file(entry, staged):
+        extracted = pipeline.stage_extract(
+            entry,
+            prepared.paths,
+            _run_folder(entry.id),
+            ledger=ledger,
+            run_id=run_id,
+            inputs=prepared.inputs,
+        )
+    return {**extracted, **staged}
+
+
 def _doc_md(dataset: Dataset, family_doc: str | None) -> str:
     source = ", ".join(f"`{p}`" for p in dataset.source.paths) or "files passed at trigger time"
     parts = [
@@ -75,7 +199,11 @@ def _doc_md(dataset: Dataset, family_doc: str | None) -> str:
         f"**Organization:** {dataset.organization.title}  \n"
         f"**Source family:** `{dataset.family}`, inputs: {source}  \n"
         f"**Maintainer:** {dataset.package.maintainer} <{dataset.package.maintainer_email}>",
-        'Trigger with config `{"files": ["/path/to/file.csv"]}` to publish specific files.',
+        f"**Drop folder:** `<HARVEST_DROPZONE>/{dataset.id}/` (mode `{dataset.dropzone.mode}`): "
+        "a file dropped there starts a run that publishes it (`archiv/`) or sets it aside "
+        "with a German report (`abgelehnt/`); the run's note names the file and outcome.",
+        'Trigger with config `{"files": ["/path/to/file.csv"]}` to publish specific files, '
+        'or `{"dropzone": true}` to process the oldest file waiting in the drop-folder queue.',
     ]
     if family_doc:
         parts.append(family_doc.strip())
@@ -85,8 +213,13 @@ def _doc_md(dataset: Dataset, family_doc: str | None) -> str:
 def build_dag(dataset: Dataset, *, family_doc: str | None = None) -> DAG:
     """The DAG of one dataset; its ``dag_id`` is the dataset id."""
     dataset_id = dataset.id
-    schedule = (
-        CronTriggerTimetable(dataset.schedule, timezone=TIMEZONE) if dataset.schedule else None
+    asset = dropzone_asset(dataset)
+    schedule: Any = (
+        AssetOrTimeSchedule(
+            timetable=CronTriggerTimetable(dataset.schedule, timezone=TIMEZONE), assets=asset
+        )
+        if dataset.schedule
+        else asset
     )
     with DAG(
         dag_id=dataset_id,
@@ -108,14 +241,24 @@ def build_dag(dataset: Dataset, *, family_doc: str | None = None) -> DAG:
                 [],
                 type="array",
                 items={"type": "string"},
-                description="Input files; empty = the registry's source paths.",
-            )
+                description="Input files; empty = the current input set (see README).",
+            ),
+            "dropzone": Param(
+                False,
+                type="boolean",
+                description="Process the oldest file waiting in the drop-folder queue "
+                "(what a dropped file does by itself).",
+            ),
         },
     ) as dag:
 
         @task
         def extract() -> dict[str, Any]:
-            """Read the input files into raw tables (fails at once on unreadable files)."""
+            """Read the input files into raw tables (fails at once on unreadable files).
+
+            A drop run takes the oldest file of the drop-folder queue; other runs read
+            ``params.files``, else the current input set (see ``pipeline.resolve_inputs``).
+            """
             from etl import pipeline
             from etl.ledger import Ledger
 
@@ -124,15 +267,22 @@ def build_dag(dataset: Dataset, *, family_doc: str | None = None) -> DAG:
             with _fail_without_retry_on_bad_input():
                 entry = get_dataset(dataset_id)
                 ledger = Ledger()
+                if _is_drop_run(context):
+                    return _extract_dropped(entry, ledger, context["run_id"])
                 try:
-                    paths = pipeline.resolve_inputs(entry, files)
+                    paths, inputs = pipeline.run_inputs(entry, files, ledger=ledger)
                 except InputError as exc:
-                    inputs = [{"name": str(f), "sha256": None} for f in files or []]
-                    pipeline.record_rejection(ledger, entry, context["run_id"], inputs, exc)
+                    rejected = [{"name": str(f), "sha256": None} for f in files or []]
+                    pipeline.record_rejection(ledger, entry, context["run_id"], rejected, exc)
                     raise
                 log.info("inputs: %s", [str(p) for p in paths])
                 return pipeline.stage_extract(
-                    entry, paths, _run_folder(dataset_id), ledger=ledger, run_id=context["run_id"]
+                    entry,
+                    paths,
+                    _run_folder(dataset_id),
+                    ledger=ledger,
+                    run_id=context["run_id"],
+                    inputs=inputs,
                 )
 
         @task
@@ -140,20 +290,28 @@ def build_dag(dataset: Dataset, *, family_doc: str | None = None) -> DAG:
             """Map the raw tables to the published schema."""
             from etl import pipeline
 
-            with _fail_without_retry_on_bad_input():
-                entry = get_dataset(dataset_id)
+            entry = get_dataset(dataset_id)
+            with _fail_without_retry_on_bad_input(), _reject_dropped_file(entry, extracted):
                 staged = pipeline.stage_transform(entry, extracted["raw"], _run_folder(dataset_id))
-                return {**staged, "inputs": extracted["inputs"]}
+                return {
+                    **staged,
+                    "inputs": extracted["inputs"],
+                    "dropzone": extracted.get("dropzone"),
+                }
 
         @task
         def validate(transformed: dict[str, Any]) -> dict[str, Any]:
             """Check the DCAT-AP.de record and run the Great Expectations suite; render the
-            files only if both pass."""
+            files only if both pass.
+
+            In a drop run an invalid file is set aside under ``abgelehnt/`` with its
+            German report and the maintainer is mailed before the task fails.
+            """
             from etl import pipeline
             from etl.ledger import Ledger
 
-            with _fail_without_retry_on_bad_input():
-                entry = get_dataset(dataset_id)
+            entry = get_dataset(dataset_id)
+            with _fail_without_retry_on_bad_input(), _reject_dropped_file(entry, transformed):
                 staged = pipeline.stage_validate(
                     entry,
                     transformed["tidy"],
@@ -162,36 +320,122 @@ def build_dag(dataset: Dataset, *, family_doc: str | None = None) -> DAG:
                     run_id=get_current_context()["run_id"],
                     inputs=transformed["inputs"],
                 )
-                return {**staged, "inputs": transformed["inputs"]}
+                return {
+                    **staged,
+                    "inputs": transformed["inputs"],
+                    "dropzone": transformed.get("dropzone"),
+                }
 
         # the pool bounds concurrent writes to the portal across all datasets and workers
         @task(pool=CKAN_POOL)
         def publish(validated: dict[str, Any]) -> dict[str, Any]:
-            """Upsert package and resources on the portal (Connection ``ckan_default``)."""
+            """Upsert package and resources on the portal (Connection ``ckan_default``).
+
+            In a drop run the file is then filed under ``archiv/`` and the maintainer
+            mailed. A portal failure leaves it queued (Airflow retries the task; after
+            the last try the team is told, not the department).
+            """
             from etl import pipeline
+            from etl.errors import HarvestError
             from etl.ledger import Ledger
             from harvest_airflow.hooks import CkanHook
 
+            context = get_current_context()
+            dropped = validated.get("dropzone")
             with _fail_without_retry_on_bad_input():
                 entry = get_dataset(dataset_id)
-                with CkanHook().get_conn() as portal:
-                    result = pipeline.stage_publish(
-                        entry,
-                        validated,
-                        portal=portal,
-                        ledger=Ledger(),
-                        run_id=get_current_context()["run_id"],
-                        inputs=validated["inputs"],
-                    )
+                try:
+                    with CkanHook().get_conn() as portal:
+                        result = pipeline.stage_publish(
+                            entry,
+                            validated,
+                            portal=portal,
+                            ledger=Ledger(),
+                            run_id=context["run_id"],
+                            inputs=validated["inputs"],
+                        )
+                except HarvestError as exc:
+                    if dropped:
+                        _portal_failed(entry, dropped, exc, context)
+                    raise
             for resource in result["resources"]:
                 log.info("%s: %s", resource["resource"], resource["action"])
             log.info(
                 "%s (%d reads, %d writes)", result["dataset_url"], result["reads"], result["writes"]
             )
+            if dropped:
+                outcome = dropzone.conclude_published(
+                    entry,
+                    dropzone.Prepared.from_dict(dropped),
+                    notifier=_notifier(),
+                    result=result,
+                    rows=validated.get("rows"),
+                )
+                _note(dataset_id, outcome.note())
+                result["dropzone"] = outcome.as_dict()
             return result
 
         # @task turns calls into XComArgs at DAG-build time; mypy sees the plain signatures
         publish(validate(transform(extract())))  # type: ignore[arg-type]
+    return dag
+
+
+def _portal_failed(
+    entry: Dataset, dropped: Mapping[str, Any], error: Exception, context: Mapping[str, Any]
+) -> None:
+    """Note the failure; after the last try also tell the team. The file stays queued."""
+    from etl.errors import HarvestError
+
+    prepared = dropzone.Prepared.from_dict(dropped)
+    ti = context["ti"]
+    if ti.try_number > ti.max_tries and isinstance(error, HarvestError):
+        outcome = dropzone.keep_queued(entry, prepared.item, error, notifier=_notifier())
+        _note(entry.id, outcome.note())
+    else:
+        _note(
+            entry.id,
+            f"Abgabe „{prepared.item.name}“: Portal-Fehler in Versuch {ti.try_number}, wird "
+            f"wiederholt ({error})",
+        )
+
+
+DROPZONE_DAG_ID = "harvest_dropzone"
+UNKNOWN_FOLDERS_SCHEDULE = "*/15 * * * *"
+
+
+def build_dropzone_dag(*, doc: str | None = None) -> DAG:
+    """``harvest_dropzone``: sets aside files dropped into folders that are no dataset.
+
+    The datasets' folders are watched by their triggers; a folder under the root that
+    matches no registered dataset (a typo, a dataset not yet created) is looked at
+    every 15 minutes: its complete files move to its ``abgelehnt/`` with a report and
+    the team gets a mail.
+    """
+    with DAG(
+        dag_id=DROPZONE_DAG_ID,
+        description="Drop folders: set aside files in folders that are no dataset",
+        schedule=CronTriggerTimetable(UNKNOWN_FOLDERS_SCHEDULE, timezone=TIMEZONE),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        doc_md=doc,
+        tags=["harvest", "dropzone"],
+        default_args={"owner": "opendata", "retries": 1},
+    ) as dag:
+
+        @task
+        def set_aside_unknown() -> list[dict[str, Any]]:
+            """Report and move files in folders that belong to no registered dataset."""
+            from etl.notify import Notifier
+
+            result = dropzone.set_aside_unknown(
+                dropzone.Settings.from_env(), load_registry(), notifier=Notifier()
+            )
+            for outcome in result.outcomes:
+                log.info("%s/%s: %s", outcome.dataset, outcome.file, outcome.message)
+            return [o.as_dict() for o in result.outcomes]
+
+        set_aside_unknown()
     return dag
 
 

@@ -122,3 +122,25 @@ def test_output_order_is_deterministic(dataset, write_file) -> None:
     a = write_file("a_2020.csv", "Vorname;Anzahl;Geschlecht\nB;1;w\nA;1;w\nC;5;m\n")
     b = write_file("b_2020.csv", "Anzahl;Geschlecht;Vorname\n1;w;A\n5;m;C\n1;w;B\n")
     assert rows(build(dataset, a)) == rows(build(dataset, b))
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("Vornamen_2021_maennlich.csv", "2021-m"),
+        ("vornamen-2021-männlich-korrigiert.CSV", "2021-m"),
+        ("Vornamen_2021_weiblich.csv", "2021-w"),
+        ("Vornamen_2022.csv", "2022"),  # a ranked list of all genders
+        ("Liste.csv", None),  # no year: the file name is the key (etl.sources)
+    ],
+)
+def test_partition_key_is_year_and_gender_from_the_file_name(name, key) -> None:
+    assert first_names.partition_key(name) == key
+
+
+def test_partition_key_falls_back_to_the_file_name(dataset) -> None:
+    from etl.sources import partition_key
+
+    assert partition_key(dataset, "Liste.CSV") == "liste.csv"
+    areas = get_dataset("flaeche-stadtbezirke")
+    assert partition_key(areas, "Fläche_2024.csv") == "fläche_2024.csv"

@@ -176,3 +176,13 @@ def test_portal_defaults_are_validated(tmp_path, change, message) -> None:
     (tmp_path / "_portal.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
         load_portal_file(tmp_path / "_portal.yaml")
+
+
+def test_dropzone_mode_defaults_to_replace_and_is_checked(tmp_path) -> None:
+    data = entry()
+    del data["dropzone"]
+    assert load_dataset_file(write(tmp_path, "vornamen", data)).dropzone.mode == "replace"
+    data["dropzone"] = {"mode": "append"}
+    with pytest.raises(ConfigError, match=r"dropzone\.mode"):
+        load_dataset_file(write(tmp_path, "vornamen", data))
+    assert get_dataset("vornamen").dropzone.mode == "add"
