@@ -465,12 +465,12 @@ class StatisticsTablesSource(FileSource, TextInput, ArchiveLimits):
 
 # ------------------------------------------------------------------- geodata
 
-GEODATA_SUFFIXES = [".zip", ".gpkg", ".geojson", ".json", ".shp"]
+GEODATA_SUFFIXES = [".zip", ".gpkg", ".geojson", ".json", ".shp", ".kml", ".kmz", ".gpx"]
 
 
 class GeodataSource(FileSource, ArchiveLimits):
     """Vector geodata (surveying and cadastre office): Shapefile (zipped or not),
-    GeoPackage or GeoJSON; one layer per file, published in WGS84."""
+    GeoPackage, GeoJSON, KML/KMZ or GPX; one layer per file, published in WGS84."""
 
     family: Literal["geodata"]
     accept: list[str] = Field(
