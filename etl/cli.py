@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from etl.errors import HarvestError, Problem, ValidationFailed, ValidationReport
@@ -41,7 +42,9 @@ def _errors_to_exit_codes() -> Iterator[None]:
         err.print(f"[bold red]✗ {exc.message}[/]")
         raise typer.Exit(exc.exit_code) from None
     except HarvestError as exc:
-        err.print(f"[bold red]✗ {type(exc).__name__}:[/] {exc.message}", markup=True)
+        # messages carry file names and zip entry names chosen by whoever sent the
+        # file: "[/]" in them would be rich markup (and crash), "[Entwurf]" would vanish
+        err.print(f"[bold red]✗ {type(exc).__name__}:[/] {escape(exc.message)}", markup=True)
         raise typer.Exit(exc.exit_code) from None
 
 
@@ -132,7 +135,9 @@ def check(
             outcome = pipeline.check(entry, paths, out_dir, progress=say)
         out.print(f"✓ {entry.id}: {outcome.report.rows:,} rows valid")
         for file in outcome.files:
-            out.print(f"  {file.path}  {file.size:>10,} bytes  sha256:{file.sha256[:12]}…")
+            out.print(
+                f"  {file.path}  {file.size:>10,} bytes  sha256:{file.sha256[:12]}…", markup=False
+            )
 
 
 @app.command()
