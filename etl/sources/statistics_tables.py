@@ -263,16 +263,21 @@ def check_workbook(data: bytes, *, name: str, source: StatisticsTablesSource) ->
                 file=name,
             )
         for info, _ in members:
-            if is_xml_name(info.filename):
-                try:
+            try:
+                # by name or by content: VML drawings and custom parts are XML too
+                with archive.open(info) as handle:
+                    xml = is_xml_name(info.filename) or filetypes.looks_like_xml(
+                        handle.read(filetypes.HEAD_BYTES)
+                    )
+                if xml:
                     with archive.open(info) as handle:
                         check_xml(handle, file=name, part=info.filename)
-                except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
-                    raise InputError(
-                        f"der Teil {info.filename!r} der Arbeitsmappe ist nicht lesbar ({exc}); "
-                        "die Datei ist beschädigt oder unvollständig",
-                        file=name,
-                    ) from None
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+                raise InputError(
+                    f"der Teil {info.filename!r} der Arbeitsmappe ist nicht lesbar ({exc}); "
+                    "die Datei ist beschädigt oder unvollständig",
+                    file=name,
+                ) from None
 
 
 # VBA projects (xl/vbaProject.bin, also under other names in customUI or embedded
