@@ -40,8 +40,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# reports show found values verbatim: with emoji codes on, ":x:" in a value printed as ❌
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 @contextmanager
@@ -54,6 +55,8 @@ def _errors_to_exit_codes() -> Iterator[None]:
         err.print(f"[bold red]✗ {exc.message}[/]")
         raise typer.Exit(exc.exit_code) from None
     except HarvestError as exc:
+        # messages carry file names and zip entry names chosen by whoever sent the
+        # file: "[/]" in them would be rich markup (and crash), "[Entwurf]" would vanish
         err.print(f"[bold red]✗ {type(exc).__name__}:[/] {escape(exc.message)}", markup=True)
         raise typer.Exit(exc.exit_code) from None
 
@@ -145,7 +148,9 @@ def check(
             outcome = pipeline.check(entry, paths, out_dir, progress=say)
         out.print(f"✓ {entry.id}: {outcome.report.rows:,} rows valid")
         for file in outcome.files:
-            out.print(f"  {file.path}  {file.size:>10,} bytes  sha256:{file.sha256[:12]}…")
+            out.print(
+                f"  {file.path}  {file.size:>10,} bytes  sha256:{file.sha256[:12]}…", markup=False
+            )
 
 
 @app.command()

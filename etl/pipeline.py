@@ -106,13 +106,24 @@ def _source_paths(dataset: Dataset, files: Sequence[str | Path] | None) -> list[
                 f"{dataset.id}: no input files match {dataset.source.paths} under {root}"
             )
     for path in paths:
-        if path.suffix.lower() not in dataset.source.accept:
+        suffix = path.suffix.lower()
+        if suffix not in dataset.source.accept:
+            what = f" ({SUFFIX_HINTS[suffix]})" if suffix in SUFFIX_HINTS else ""
             raise InputError(
-                f"Dateityp {path.suffix or '(ohne Endung)'} wird für {dataset.id} nicht "
+                f"Dateityp {path.suffix or '(ohne Endung)'}{what} wird für {dataset.id} nicht "
                 f"angenommen; erlaubt: {', '.join(dataset.source.accept)}",
                 file=path.name,
             )
     return paths
+
+
+SUFFIX_HINTS = {
+    ".xlsm": "Excel-Arbeitsmappe mit Makros; bitte als .xlsx ohne Makros speichern",
+    ".xlsb": "binäres Excel-Format; bitte als .xlsx speichern",
+    ".xls": "altes Excel-Format (Excel 97–2003); bitte als .xlsx speichern",
+    ".ods": "OpenDocument-Tabelle; bitte als .xlsx oder CSV speichern",
+}
+"""Why a commonly delivered but refused file type is refused, and what to send instead."""
 
 
 def extract(dataset: Dataset, paths: Sequence[Path]) -> list[Any]:

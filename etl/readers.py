@@ -12,6 +12,7 @@ import codecs
 import csv
 import hashlib
 import io
+import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 
 import charset_normalizer
 
+from etl import filetypes
 from etl.errors import InputError
 
 # Encodings a German municipal export can have when it is not UTF-8. charset
@@ -37,9 +39,27 @@ _BOMS: list[tuple[bytes, str]] = [
     (codecs.BOM_UTF16_BE, "utf-16"),
 ]
 
-_CONTROL_OK = {"\t", "\n", "\r", "\f"}
+# Control characters (Unicode category Cc) other than tab, line feed, carriage return
+# and form feed: never part of a table, but terminal escape sequences (ESC) and the
+# debris of binary files are made of them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+
+# A well-formed UTF-8 sequence for a character a German table may contain beyond
+# ASCII: Latin-1 supplement and Latin Extended-A/B (umlauts, ß, accents: lead bytes
+# C2-C9), typographic quotes, dashes and ellipsis (E2 80 xx) and the euro sign
+# (E2 82 AC). Found in a file that is *not* valid UTF-8, it means lines in two
+# encodings: decoding all of it as Windows-1252 would turn "Jürgen" into "JÃ¼rgen",
+# which passes every rule on names.
+_UTF8_TEXT = re.compile(
+    rb"[\xc2-\xc9][\x80-\xbf]|\xe2\x80[\x93\x94\x98\x99\x9a\x9c\x9d\x9e\xa6]|\xe2\x82\xac"
+)
 
 DELIMITERS = [";", ",", "\t", "|"]
+
+MAX_FIELDS = 10_000
+"""Most fields a line may have. Department tables have dozens of columns; a line of
+hundreds of thousands of fields is a wrong separator or a hostile file, and every
+later step would loop over it."""
 
 
 @dataclass(frozen=True)
@@ -125,9 +145,21 @@ def decode_text(data: bytes, *, name: str, encoding: str = "auto") -> DecodedTex
     otherwise the best of the legacy western encodings according to
     charset-normalizer. Binary content is refused rather than guessed.
 
+    A file holding lines in two encodings (UTF-8 pasted into a Windows-1252 export)
+    is refused: no single decoding reads it right, and the Windows-1252 one would
+    produce plausible-looking mojibake.
+
     Raises:
-        InputError: the bytes are binary or not decodable with the chosen encoding.
+        InputError: the bytes are binary, empty after decoding, in mixed encodings,
+            or not decodable with the chosen encoding.
     """
+    signature = filetypes.identify(data[: filetypes.HEAD_BYTES])
+    if signature is not None:
+        raise InputError(
+            f"ist keine Textdatei (CSV), sondern {signature.description}; bitte die Tabelle "
+            "als CSV (UTF-8) exportieren oder die Datei mit ihrer richtigen Endung liefern",
+            file=name,
+        )
     if encoding != "auto":
         try:
             text = data.decode(encoding)
@@ -159,15 +191,17 @@ def decode_text(data: bytes, *, name: str, encoding: str = "auto") -> DecodedTex
             wide = charset_normalizer.from_bytes(data, cp_isolation=WIDE_ENCODINGS).best()
         if wide is not None:
             return DecodedText(_check_text(str(wide), name), wide.encoding)
+        first_line = data.count(b"\n", 0, data.index(b"\x00")) + 1
         raise InputError(
-            "enthält NUL-Bytes: das ist keine Textdatei (CSV), sondern vermutlich eine "
-            "Binärdatei oder UTF-16 ohne Kennung; bitte als CSV (UTF-8) speichern",
+            f"enthält NUL-Bytes (das erste in Zeile {first_line}): das ist keine Textdatei "
+            "(CSV), sondern vermutlich eine Binärdatei oder UTF-16 ohne Kennung; bitte als "
+            "CSV (UTF-8) speichern",
             file=name,
         )
     try:
         return DecodedText(_check_text(data.decode("utf-8"), name), "utf-8")
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as exc:
+        _refuse_mixed_encodings(data, exc, name)
     # charset-normalizer ranks equally clean decodings by "coherence", which on short
     # files favours mac_roman ("Kleinbr‰nde") over cp1252; among the least chaotic
     # candidates, prefer the order of LEGACY_ENCODINGS (Windows-1252 first)
@@ -196,14 +230,49 @@ def _describe_decode_error(exc: Exception) -> str:
     return str(exc)
 
 
+def _line_and_column(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of ``offset`` in ``text`` (lines split as an editor does)."""
+    before = text[:offset]
+    line_start = max(before.rfind("\n"), before.rfind("\r")) + 1
+    lines = len(re.findall(r"\r\n|\r|\n", before))
+    return lines + 1, offset - line_start + 1
+
+
+def _refuse_mixed_encodings(data: bytes, error: UnicodeDecodeError, name: str) -> None:
+    """InputError if ``data`` (not valid UTF-8) nevertheless has UTF-8 encoded letters."""
+    match = _UTF8_TEXT.search(data)
+    if match is None:
+        return
+    utf8_line = data.count(b"\n", 0, match.start()) + 1
+    bad_line = data.count(b"\n", 0, error.start) + 1
+    letter = match.group().decode("utf-8")
+    raise InputError(
+        f"gemischte Zeichenkodierung: Zeile {utf8_line} enthält UTF-8 (z. B. {letter!r}), "
+        f"Zeile {bad_line} nicht (Byte 0x{data[error.start]:02x}, vermutlich Windows-1252); "
+        "jede Lesart würde Umlaute verfälschen – bitte die Datei einheitlich als UTF-8 speichern",
+        file=name,
+    )
+
+
 def _check_text(text: str, name: str) -> str:
-    """Refuse decoded 'text' that is really binary (control characters)."""
-    sample = text[:65536]
-    bad = sum(1 for ch in sample if unicodedata.category(ch) == "Cc" and ch not in _CONTROL_OK)
-    if bad:
+    """Refuse decoded 'text' that is empty or really binary (control characters).
+
+    The whole text is checked, not a sample: an escape sequence in line 100,000 of a
+    CSV reaches a report or a terminal just as one in line 1 would.
+    """
+    if not text.strip():
         raise InputError(
-            f"enthält {bad} Steuerzeichen: das ist keine Textdatei (CSV); "
-            "bitte die Tabelle als CSV exportieren",
+            "enthält keinen Inhalt (nur Leerzeilen, Leerzeichen oder eine Byte-Order-Mark)",
+            file=name,
+        )
+    first = _CONTROL.search(text)
+    if first:
+        count = len(_CONTROL.findall(text))
+        line, column = _line_and_column(text, first.start())
+        raise InputError(
+            f"enthält {count:,} Steuerzeichen, das erste in Zeile {line}, Spalte {column} "
+            f"(Code 0x{ord(first.group()):02x}): das ist keine Textdatei (CSV) oder sie ist "
+            "beschädigt; bitte die Tabelle neu als CSV exportieren",
             file=name,
         )
     return text
@@ -223,7 +292,14 @@ def detect_delimiter(text: str, *, name: str) -> str:
     best: tuple[float, str] | None = None
     sample = "\n".join(lines)
     for delimiter in DELIMITERS:
-        counts = [len(row) for row in csv.reader(io.StringIO(sample), delimiter=delimiter)]
+        counts: list[int] = []
+        try:
+            for row in csv.reader(io.StringIO(sample), delimiter=delimiter):
+                counts.append(len(row))
+        except csv.Error:
+            # a field beyond the csv module's limit: judge by the lines before it
+            # (read_delimited then reports that line in German)
+            pass
         if not counts or counts[0] < 2:
             continue
         mode, frequency = Counter(counts).most_common(1)[0]
@@ -271,6 +347,12 @@ def read_delimited(
         for row in reader:
             this_line = line_start
             line_start = reader.line_num + 1
+            if len(row) > MAX_FIELDS:
+                raise InputError(
+                    f"Zeile {this_line} hat {len(row):,} Felder, erlaubt sind höchstens "
+                    f"{MAX_FIELDS:,}; vermutlich ein falsches Trennzeichen oder keine Tabelle",
+                    file=name,
+                )
             if not any(cell.strip() for cell in row):
                 continue
             if header is None:
@@ -279,7 +361,15 @@ def read_delimited(
             rows.append(row)
             lines.append(this_line)
     except csv.Error as exc:
-        raise InputError(f"Zeile {reader.line_num}: nicht lesbar ({exc})", file=name) from None
+        raise InputError(_csv_error(exc, line_start), file=name) from None
+    last = lines[-1] if lines else header_line
+    if header is not None and _unclosed_quote(text, last, sep):
+        raise InputError(
+            f"das Anführungszeichen in Zeile {last} wird nie geschlossen: der Rest der Datei "
+            "wäre ein einziges Feld; die Datei ist vermutlich abgeschnitten oder ein "
+            "Anführungszeichen fehlt",
+            file=name,
+        )
     if header is None:
         raise InputError("enthält keine Kopfzeile", file=name)
     return RawTable(
@@ -292,6 +382,35 @@ def read_delimited(
         delimiter=sep,
         sha256=hashlib.sha256(data).hexdigest(),
     )
+
+
+def _csv_error(exc: csv.Error, line: int) -> str:
+    """A German message for the csv module's error at the record starting on ``line``."""
+    text = str(exc)
+    if "field larger than field limit" in text:
+        return (
+            f"Zeile {line}: ein Feld ist länger als {csv.field_size_limit():,} Zeichen; "
+            "vermutlich fehlt ein schließendes Anführungszeichen oder die Datei ist keine "
+            "Tabelle"
+        )
+    return f"Zeile {line}: nicht als Tabelle lesbar ({text})"
+
+
+def _unclosed_quote(text: str, start_line: int, delimiter: str) -> bool:
+    """Whether the record starting on ``start_line`` opens a quote that the file never closes.
+
+    The csv module (non-strict, as real files need) silently ends such a field at the
+    end of the file; only a strict reading of that last record tells.
+    """
+    stream = io.StringIO(text, newline="")
+    for _ in range(start_line - 1):
+        stream.readline()
+    try:
+        for _row in csv.reader(stream, delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
 
 
 def normalize_header(value: str) -> str:

@@ -74,6 +74,18 @@ class FileSource(StrictModel):
         return value
 
 
+class ArchiveLimits(StrictModel):
+    """Limits for inputs that are zip archives inside (zipped Shapefiles, KMZ, .xlsx):
+    checked on the archive's directory before anything is inflated (zip bombs)."""
+
+    max_uncompressed_bytes: int = Field(
+        1024 * 1024 * 1024, gt=0, description="Largest total size of a zip's extracted files."
+    )
+    max_compression_ratio: int = Field(
+        200, gt=1, description="Largest uncompressed/compressed ratio of a zip entry (zip bombs)."
+    )
+
+
 class TextInput(StrictModel):
     """How delimited text files are decoded; ``auto`` detects per file."""
 
@@ -339,7 +351,7 @@ class SequenceCheck(StrictModel):
     )
 
 
-class StatisticsTablesSource(FileSource, TextInput):
+class StatisticsTablesSource(FileSource, TextInput, ArchiveLimits):
     """Tables of the statistics office and department reports, made for print.
 
     The options describe the layout so that a new yearbook table needs only YAML:
@@ -463,12 +475,12 @@ class StatisticsTablesSource(FileSource, TextInput):
 
 # ------------------------------------------------------------------- geodata
 
-GEODATA_SUFFIXES = [".zip", ".gpkg", ".geojson", ".json", ".shp"]
+GEODATA_SUFFIXES = [".zip", ".gpkg", ".geojson", ".json", ".shp", ".kml", ".kmz", ".gpx"]
 
 
-class GeodataSource(FileSource):
+class GeodataSource(FileSource, ArchiveLimits):
     """Vector geodata (surveying and cadastre office): Shapefile (zipped or not),
-    GeoPackage or GeoJSON; one layer per file, published in WGS84."""
+    GeoPackage, GeoJSON, KML/KMZ or GPX; one layer per file, published in WGS84."""
 
     family: Literal["geodata"]
     accept: list[str] = Field(
@@ -502,12 +514,6 @@ class GeodataSource(FileSource):
         "auto",
         description="Encoding of Shapefile attributes when the .cpg file is missing: "
         "'auto' (UTF-8 if valid, else Windows-1252) or a codec such as cp1252.",
-    )
-    max_uncompressed_bytes: int = Field(
-        1024 * 1024 * 1024, gt=0, description="Largest total size of a zip's extracted files."
-    )
-    max_compression_ratio: int = Field(
-        200, gt=1, description="Largest uncompressed/compressed ratio of a zip entry (zip bombs)."
     )
 
     @field_validator("expected_crs")

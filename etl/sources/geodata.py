@@ -1,7 +1,7 @@
 """Vector geodata, e.g. of the surveying and cadastre office (Vermessungs- und Katasteramt).
 
-Inputs are zipped or plain Shapefiles, GeoPackages and GeoJSON files, one layer per
-file. Whatever the input, the tidy table is a GeoDataFrame in WGS84 (EPSG:4326,
+Inputs are zipped or plain Shapefiles, GeoPackages, GeoJSON, KML/KMZ and GPX files,
+one layer per file. Whatever the input, the tidy table is a GeoDataFrame in WGS84 (EPSG:4326,
 longitude/latitude) with the documented attributes; renderers in
 :mod:`etl.geoformats` write the published formats from it.
 
@@ -17,8 +17,20 @@ What arrives, and how it is handled:
   either, the registry's ``attribute_encoding`` does (``auto``: UTF-8 if the DBF is
   valid UTF-8, else Windows-1252, the encoding of German ArcGIS exports). GDAL on its
   own would read such a DBF as ISO-8859-1 and lose ``€`` and typographic quotes.
-* **Zips** are unpacked into a temporary folder with path and size checks
+* **Zips** (and KMZ) are unpacked into a temporary folder with path and size checks
   (:mod:`etl.archives`); a Shapefile without ``.shx`` or ``.dbf`` is refused.
+* **Content before GDAL.** GDAL picks its driver by content, not by name: a
+  ``.geojson`` that really is an OGR VRT makes GDAL read any file the VRT names
+  (``/etc/passwd``). So the content must match the ending (JSON object, SQLite
+  header, Shapefile magic number, KML/GPX root element) before GDAL opens a file,
+  and the driver GDAL then uses must be the one of the ending. Every XML file (KML,
+  GPX, the ``*.shp.xml`` metadata in Shapefile zips, the KML in a KMZ) is first
+  scanned with defusedxml, DTDs forbidden (:mod:`etl.xmlsafety`).
+* **KML and GPX** are WGS84 by definition. The feature name (``<name>``) fills the
+  registry's ``name_column`` when the file has no attribute of that name; GDAL names
+  GPX ``<extensions>`` elements ``<prefix>_<element>`` (``ogr_standort``), which match
+  without the prefix. GDAL reads number-like GPX extension values as numbers, so a
+  code such as ``01`` arrives as ``1`` (reported by the suite, never padded here).
 * **Geometry checks.** The transform reprojects (vectorized, pyproj through
   geopandas) and adds helper columns that the dataset's suite checks with standard
   expectations, so the suite file states the rules: ``_geometry_type`` (null when the
@@ -48,12 +60,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from etl import filetypes
 from etl.archives import copy_into, extract_zip
 from etl.errors import InputError, Problem
 from etl.numbers import parse_number
 from etl.readers import check_input_file, normalize_header, sha256_file
 from etl.registry import Column, Dataset, GeodataSource
 from etl.sources.base import InputFile, Tidy
+from etl.xmlsafety import check_xml_file, is_xml_name
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -76,7 +90,41 @@ HELPER_COLUMNS = (
 )
 """Unpublished facts about each geometry, in WGS84, for the dataset's suite."""
 
-READABLE_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json")
+READABLE_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json", ".kml", ".gpx")
+ARCHIVE_SUFFIXES = (".zip", ".kmz")
+
+DRIVERS: dict[str, frozenset[str]] = {
+    ".shp": frozenset({"ESRI Shapefile"}),
+    ".gpkg": frozenset({"GPKG"}),
+    ".geojson": frozenset({"GeoJSON"}),
+    ".json": frozenset({"GeoJSON"}),
+    ".kml": frozenset({"LIBKML", "KML"}),
+    ".gpx": frozenset({"GPX"}),
+}
+"""The GDAL drivers a file with this ending may be read with (GDAL itself goes by
+content: without this, a '.geojson' could be read as an OGR VRT)."""
+
+FORMAT_NAMES = {
+    ".shp": "ein Shapefile",
+    ".gpkg": "ein GeoPackage (SQLite)",
+    ".geojson": "GeoJSON (ein JSON-Objekt)",
+    ".json": "GeoJSON (ein JSON-Objekt)",
+    ".kml": "KML",
+    ".gpx": "GPX",
+}
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_SHP_MAGIC = b"\x00\x00\x27\x0a"
+
+# The attributes GDAL's GPX driver reports for waypoints, routes and tracks; other
+# fields come from <extensions> and carry a namespace prefix.
+_GPX_FIELDS = frozenset(
+    {
+        "ele", "time", "magvar", "geoidheight", "name", "cmt", "desc", "src", "sym", "type",
+        "fix", "sat", "hdop", "vdop", "pdop", "ageofdgpsdata", "dgpsid", "number",
+    }
+)  # fmt: skip
+_GPX_LAYERS = ("waypoints", "routes", "tracks")
 
 # A box around Germany: only used to recognise swapped axes, not as a rule.
 _GERMANY = (5.5, 47.0, 15.5, 55.5)
@@ -158,7 +206,7 @@ def read_layer(path: Path, source: GeodataSource) -> RawLayer:
     with tempfile.TemporaryDirectory(prefix="harvest-geo-") as tmp:
         work = Path(tmp)
         suffix = path.suffix.lower()
-        if suffix == ".zip":
+        if suffix in ARCHIVE_SUFFIXES:
             files = extract_zip(
                 path,
                 work,
@@ -168,14 +216,72 @@ def read_layer(path: Path, source: GeodataSource) -> RawLayer:
             target = _pick_dataset(files, source.layer, name=name)
         elif suffix == ".shp":
             target = copy_into(path, work)
+            files = [target]
             for sibling in path.parent.glob(f"{glob_escape(path.stem)}.*"):
                 if sibling != path and sibling.is_file():
-                    copy_into(sibling, work)
+                    files.append(copy_into(sibling, work))
         else:
             target = copy_into(path, work)
+            files = [target]
+        # every XML file, also the ones GDAL reads on the side (*.shp.xml metadata)
+        for file in files:
+            if is_xml_name(file.name) and file != target:
+                check_xml_file(file, file=name, part=_part(file, work, path))
+        _check_content(target, name=name, part=_part(target, work, path))
         if target.suffix.lower() == ".shp":
             _check_shapefile_parts(target, name=name)
         return _read(target, source, name=name, sha256=sha256)
+
+
+def _part(file: Path, work: Path, delivered: Path) -> str | None:
+    """The name of ``file`` inside the delivered archive (None for the delivered file)."""
+    if delivered.suffix.lower() not in ARCHIVE_SUFFIXES:
+        return None if file.name == delivered.name else file.name
+    return file.relative_to(work).as_posix()
+
+
+def _check_content(target: Path, *, name: str, part: str | None) -> None:
+    """InputError unless the content of ``target`` is what its ending says.
+
+    KML and GPX are scanned completely (:func:`etl.xmlsafety.check_xml_file`); the
+    other formats by their first bytes.
+    """
+    suffix = target.suffix.lower()
+    where = f"{part}: " if part else ""
+    if suffix in (".kml", ".gpx"):
+        root = check_xml_file(target, file=name, part=part)
+        expected = suffix.removeprefix(".")
+        if root.casefold() != expected:
+            raise InputError(
+                f"{where}das ist kein {FORMAT_NAMES[suffix]}: das XML-Wurzelelement ist "
+                f"<{root}>, erwartet <{expected}>",
+                file=name,
+            )
+        return
+    head = filetypes.read_head(target)
+    if suffix in (".geojson", ".json"):
+        fits = filetypes.looks_like_json(head)
+    elif suffix == ".gpkg":
+        fits = head.startswith(_SQLITE_MAGIC)
+    elif suffix == ".shp":
+        fits = head.startswith(_SHP_MAGIC)
+    else:
+        return
+    if fits:
+        return
+    signature = filetypes.identify(head)
+    if signature is not None:
+        what = signature.description
+    elif filetypes.looks_like_xml(head):
+        what = "XML"
+    else:
+        what = "Text oder unbekannte Daten"
+    raise InputError(
+        f"{where}der Inhalt passt nicht zur Endung {suffix}: die Datei ist {what}, erwartet "
+        f"{FORMAT_NAMES[suffix]}; bitte die Datei im richtigen Format bzw. mit der richtigen "
+        "Endung liefern",
+        file=name,
+    )
 
 
 def glob_escape(text: str) -> str:
@@ -201,7 +307,8 @@ def _pick_dataset(files: list[Path], layer: str | None, *, name: str) -> Path:
         found = ", ".join(sorted(f.name for f in files)) or "nichts"
         raise InputError(
             f"die ZIP-Datei enthält keine Geodaten (gefunden: {found}); erwartet wird ein "
-            "Shapefile (.shp mit .shx, .dbf, .prj), eine GeoPackage- oder GeoJSON-Datei",
+            "Shapefile (.shp mit .shx, .dbf, .prj), eine GeoPackage-, GeoJSON-, KML- oder "
+            "GPX-Datei",
             file=name,
         )
     raise InputError(
@@ -274,10 +381,18 @@ def _read(target: Path, source: GeodataSource, *, name: str, sha256: str) -> Raw
     )
     try:
         layers = [str(row[0]) for row in pyogrio.list_layers(target)]
+        if target.suffix.lower() == ".gpx":
+            # GDAL always lists all five GPX layers; only the filled ones are deliveries
+            layers = [
+                layer
+                for layer in _GPX_LAYERS
+                if layer in layers
+                and pyogrio.read_info(target, layer=layer, force_feature_count=True)["features"]
+            ]
     except readable as exc:
         raise InputError(
             f"keine lesbare Geodatendatei (GDAL: {_gdal_message(exc, target)}); erwartet: "
-            "Shapefile, GeoPackage oder GeoJSON",
+            "Shapefile, GeoPackage, GeoJSON, KML oder GPX",
             file=name,
         ) from None
     if source.layer is not None and source.layer in layers:
@@ -300,6 +415,15 @@ def _read(target: Path, source: GeodataSource, *, name: str, sha256: str) -> Raw
     )
     try:
         info = pyogrio.read_info(target, layer=layer, encoding=encoding)
+        driver = str(info.get("driver") or "")
+        allowed = DRIVERS.get(target.suffix.lower(), frozenset())
+        if driver not in allowed:
+            raise InputError(
+                f"GDAL liest die Datei als {driver or 'unbekanntes Format'}, erwartet "
+                f"{FORMAT_NAMES.get(target.suffix.lower(), target.suffix)}; sie wird aus "
+                "Sicherheitsgründen nicht gelesen",
+                file=name,
+            )
         # not the Arrow path: it passes undecodable attribute bytes on instead of failing
         frame = pyogrio.read_dataframe(target, layer=layer, encoding=encoding)
     except UnicodeDecodeError as exc:
@@ -320,17 +444,32 @@ def _read(target: Path, source: GeodataSource, *, name: str, sha256: str) -> Raw
         sha256=sha256,
         frame=frame,
         crs=crs,
-        driver=str(info.get("driver") or ""),
+        driver=driver,
         layer=layer,
         encoding=encoding or info.get("encoding"),
     )
 
 
 def _gdal_message(exc: Exception, target: Path) -> str:
-    """GDAL's message without the temporary path and its generic advice."""
+    """GDAL's message without the temporary path and its generic advice.
+
+    A position GDAL names (``At line 1, character 63: …``, GeoJSON syntax errors)
+    is kept: it tells the department where the file is broken.
+    """
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     text = text.replace(f"'{target}' ", "").replace(str(target), target.name)
-    return text.split(";")[0].rstrip(".")
+    first, *rest = text.split(";")
+    positions = [
+        _AT_LINE.sub(_german_position, r.strip()) for r in rest if _AT_LINE.match(r.strip())
+    ]
+    return first.rstrip(".") + (f"; {positions[0]}" if positions else "")
+
+
+_AT_LINE = re.compile(r"^At line (\d+), character (\d+)")
+
+
+def _german_position(match: re.Match[str]) -> str:
+    return f"Zeile {match[1]}, Zeichen {match[2]}"
 
 
 def describe_crs(crs: CRS) -> str:
@@ -483,12 +622,16 @@ def _transform_one(
 ) -> pd.DataFrame | None:
     file = raw.source
     fields = [str(c) for c in raw.frame.columns if c != raw.frame.geometry.name]
+    keys = {f: _field_keys(f, raw.driver) for f in fields}
     mapping: dict[str, str] = {}
     for column in dataset.columns:
         wanted = {column.name} | {
             normalize_header(a) for a in source.attributes.get(column.name, [])
         }
-        matches = [f for f in fields if normalize_header(f) in wanted]
+        matches = [f for f in fields if keys[f] & wanted]
+        if not matches and column.name == source.name_column and raw.driver in _NAMED_DRIVERS:
+            # KML and GPX carry the feature name in <name>, not in an attribute
+            matches = [f for f in fields if normalize_header(f) == "name"]
         if len(matches) > 1:
             problems.append(
                 Problem(
@@ -533,6 +676,17 @@ def _transform_one(
     columns["_file"] = pd.array([file] * len(lines), dtype="string")
     columns["_line"] = pd.array(lines, dtype="Int64")
     return pd.DataFrame(columns)
+
+
+_NAMED_DRIVERS = frozenset({"LIBKML", "KML", "GPX"})
+
+
+def _field_keys(field: str, driver: str) -> set[str]:
+    """The names an input field matches: its own, and for GPX extensions without prefix."""
+    key = normalize_header(field)
+    if driver == "GPX" and key not in _GPX_FIELDS and "_" in key and not key.startswith("link"):
+        return {key, key.split("_", 1)[1]}
+    return {key}
 
 
 # ------------------------------------------------------------------ attribute values

@@ -33,14 +33,19 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pandas as pd
 
+from etl import filetypes
+from etl.archives import check_members
 from etl.errors import ConfigError, InputError, Problem
 from etl.markers import Cell, CellReader, CellValue, RowPatterns, clean_text, parse_source_note
 from etl.readers import normalize_header, read_bytes, read_delimited
@@ -52,6 +57,7 @@ from etl.registry import (
     TableField,
 )
 from etl.sources.base import InputFile, Tidy
+from etl.xmlsafety import check_xml, is_xml_name
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 LOCATION = ["_file", "_line", "_column"]
@@ -114,24 +120,27 @@ def read_text_grid(path: Path, source: StatisticsTablesSource) -> Grid:
 def read_excel_grid(path: Path, source: StatisticsTablesSource) -> Grid:
     """One sheet of an Excel workbook as a grid of typed cells.
 
+    Before openpyxl sees the workbook, :func:`check_workbook` makes sure it is a
+    plain ``.xlsx`` within the archive limits, without macros and without DTDs.
+
     Raises:
-        InputError: not a readable .xlsx workbook, or the sheet does not exist.
+        InputError: not a readable .xlsx workbook (encrypted, old .xls, with macros,
+            a zip bomb, unsafe XML), or the sheet does not exist.
     """
     import hashlib
     import io
-    import zipfile
 
     import openpyxl
-    from openpyxl.utils.exceptions import InvalidFileException
 
     data = read_bytes(path, max_bytes=source.max_bytes)
+    check_workbook(data, name=path.name, source=source)
     try:
         # not read_only: merged cells are only available on full worksheets
         workbook = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError, EOFError):
+    except _OPENPYXL_INPUT_ERRORS:
         raise InputError(
-            "keine lesbare Excel-Arbeitsmappe (.xlsx); ältere .xls-Dateien bitte als .xlsx "
-            "oder CSV speichern",
+            "keine lesbare Excel-Arbeitsmappe (.xlsx): die Datei ist beschädigt oder kein "
+            "Excel-Format; bitte in Excel öffnen und neu als .xlsx oder CSV speichern",
             file=path.name,
         ) from None
     try:
@@ -167,6 +176,113 @@ def read_excel_grid(path: Path, source: StatisticsTablesSource) -> Grid:
         merged=sorted(merged),
         sheet=sheet.title,
     )
+
+
+# What openpyxl raises on a damaged workbook (a bug in our code would raise something
+# else and keep its traceback). ValueError covers its "invalid XML" wrapper.
+_OPENPYXL_INPUT_ERRORS: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile,
+    KeyError,
+    ValueError,
+    TypeError,
+    IndexError,
+    OSError,
+    EOFError,
+    zlib.error,
+    ElementTree.ParseError,
+)
+
+
+def check_workbook(data: bytes, *, name: str, source: StatisticsTablesSource) -> None:
+    """Refuse a workbook that openpyxl must not open.
+
+    * not a zip at all: an encrypted workbook (OLE2 container), an old ``.xls``, or
+      something else with an Excel ending, each named as what it is;
+    * a zip beyond the dataset's archive limits (checked on the zip's directory, so
+      a zip bomb is refused before openpyxl inflates anything);
+    * macros (a VBA project, also hidden in an ``.xlsx``): never run here, but a
+      macro workbook is not what a department publishes, and the file goes on to
+      other people;
+    * any XML part with a DTD or entity declaration (billion laughs, XXE).
+
+    Raises:
+        InputError: with what the workbook is and what to do instead.
+    """
+    signature = filetypes.identify(data[: filetypes.HEAD_BYTES])
+    if signature is not None and signature.kind == "ole2":
+        kind = filetypes.ole2_kind(data)
+        if kind == "encrypted":
+            raise InputError(
+                "die Arbeitsmappe ist passwortgeschützt (verschlüsselt) und kann nicht gelesen "
+                "werden; bitte den Kennwortschutz entfernen (Datei › Informationen › "
+                "Arbeitsmappe schützen) und erneut liefern",
+                file=name,
+            )
+        raise InputError(
+            "das ist eine Excel-Datei im alten Format (Excel 97–2003, .xls) oder ein anderes "
+            "Office-Dokument; bitte in Excel als .xlsx (Excel-Arbeitsmappe) oder CSV speichern",
+            file=name,
+        )
+    if signature is None or signature.kind != "zip":
+        what = signature.description if signature else "keine ZIP-Datei (z. B. Text)"
+        raise InputError(
+            f"keine lesbare Excel-Arbeitsmappe (.xlsx): die Datei ist {what}; bitte in Excel "
+            "als .xlsx oder CSV speichern",
+            file=name,
+        )
+    import io
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        raise InputError(
+            "keine lesbare Excel-Arbeitsmappe (.xlsx): die Datei ist beschädigt oder "
+            "unvollständig (abgeschnitten?); bitte in Excel neu als .xlsx speichern",
+            file=name,
+        ) from None
+    with archive:
+        members = check_members(
+            archive,
+            name=name,
+            max_bytes=source.max_uncompressed_bytes,
+            max_ratio=source.max_compression_ratio,
+        )
+        entries = [info.filename for info, _ in members]
+        macros = [e for e in entries if _MACRO_PARTS.search(e)]
+        content_types = next((e for e in entries if e == "[Content_Types].xml"), None)
+        if not macros and content_types is not None:
+            # the content type of a macro workbook is declared in its first lines
+            with archive.open(content_types) as handle:
+                if b"macroEnabled" in handle.read(1 << 20):
+                    macros = [content_types]
+        if macros:
+            raise InputError(
+                f"die Arbeitsmappe enthält Makros (VBA-Projekt: {macros[0]}); Arbeitsmappen mit "
+                "Makros werden nicht verarbeitet – bitte als .xlsx ohne Makros speichern "
+                "(Datei › Speichern unter › Excel-Arbeitsmappe)",
+                file=name,
+            )
+        for info, _ in members:
+            try:
+                # by name or by content: VML drawings and custom parts are XML too
+                with archive.open(info) as handle:
+                    xml = is_xml_name(info.filename) or filetypes.looks_like_xml(
+                        handle.read(filetypes.HEAD_BYTES)
+                    )
+                if xml:
+                    with archive.open(info) as handle:
+                        check_xml(handle, file=name, part=info.filename)
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+                raise InputError(
+                    f"der Teil {info.filename!r} der Arbeitsmappe ist nicht lesbar ({exc}); "
+                    "die Datei ist beschädigt oder unvollständig",
+                    file=name,
+                ) from None
+
+
+# VBA projects (xl/vbaProject.bin, also under other names in customUI or embedded
+# parts), macro sheets of Excel 4 (xl/macrosheets/) and dialog sheets.
+_MACRO_PARTS = re.compile(r"(?i)(vbaProject[^/]*\.bin$|/macrosheets/|/dialogsheets/)")
 
 
 def _excel_value(value: Any) -> CellValue:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from etl.archives import extract_zip
+from etl.archives import check_members, extract_zip
 from etl.errors import InputError
 
 LIMITS = {"max_bytes": 10 * 1024 * 1024, "max_ratio": 100}
@@ -77,3 +77,18 @@ def test_not_a_zip_is_an_input_error(tmp_path) -> None:
     path.write_bytes(b"PK\x03\x04 this is not really a zip")
     with pytest.raises(InputError, match="keine lesbare ZIP-Datei"):
         extract_zip(path, tmp_path, **LIMITS)
+
+
+def test_too_many_entries_are_refused_before_any_size_is_looked_at(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr("etl.archives.MAX_ENTRIES", 3)
+    source = make_zip(tmp_path / "in.zip", {f"t{n}.dbf": b"1" for n in range(4)})
+    with pytest.raises(InputError, match="hat 4 Einträge, erlaubt sind höchstens 3"):
+        extract_zip(source, tmp_path / "out", **LIMITS)
+    assert not (tmp_path / "out").exists()
+
+
+def test_check_members_reads_only_the_directory(tmp_path) -> None:
+    # the declared sizes decide; the bomb's data is never inflated
+    bomb = make_zip(tmp_path / "bomb.zip", {"nullen.xml": b"\0" * (5 * 1024 * 1024)})
+    with zipfile.ZipFile(bomb) as archive, pytest.raises(InputError, match="ZIP-Bomben"):
+        check_members(archive, name="bomb.zip", **LIMITS)

@@ -235,7 +235,7 @@ def test_not_geodata_is_an_input_error(stadtbezirke, tmp_path) -> None:
         pipeline.extract(stadtbezirke, [path])
     assert caught.value.message == (
         "stadtbezirke.json: keine lesbare Geodatendatei (GDAL: not recognized as being in a "
-        "supported file format); erwartet: Shapefile, GeoPackage oder GeoJSON"
+        "supported file format); erwartet: Shapefile, GeoPackage, GeoJSON, KML oder GPX"
     )
 
 
@@ -411,7 +411,7 @@ def test_registry_rejects_unknown_crs_notation_and_undocumented_columns() -> Non
 
 def test_geodata_defaults_accept_the_usual_deliveries() -> None:
     source = GeodataSource(family="geodata")
-    assert source.accept == [".zip", ".gpkg", ".geojson", ".json", ".shp"]
+    assert source.accept == [".zip", ".gpkg", ".geojson", ".json", ".shp", ".kml", ".kmz", ".gpx"]
     assert source.allow_repair is False
     assert source.attribute_encoding == "auto"
 

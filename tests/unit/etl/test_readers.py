@@ -112,3 +112,76 @@ def test_read_delimited_missing_file_is_input_error(tmp_path) -> None:
 )
 def test_normalize_header(header: str, expected: str) -> None:
     assert normalize_header(header) == expected
+
+
+# ------------------------------------------------------------------ hostile and broken text
+
+
+def test_mixed_utf8_and_windows_1252_is_refused_naming_both_lines() -> None:
+    data = "Name;Anzahl\nJürgen;3\n".encode() + "Müller;2\n".encode("cp1252")
+    with pytest.raises(InputError, match="gemischte Zeichenkodierung") as caught:
+        decode_text(data, name="x.csv")
+    assert "Zeile 2 enthält UTF-8 (z. B. 'ü'), Zeile 3 nicht (Byte 0xfc" in caught.value.message
+    assert caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Straße;„Zitat“;Größe – 3 €;Maße…\n",  # ß before a closing quote: DF 93 is no letter
+        "Ärzte;Öl;Übung;Çelik;Émile\n",
+        "Name;Anzahl\nSøren;1\nZoë;2\nFrançois;3\n",
+    ],
+)
+def test_consistent_windows_1252_is_not_taken_for_mixed(text: str) -> None:
+    assert decode_text(text.encode("cp1252"), name="x.csv").text == text
+
+
+def test_control_characters_are_found_anywhere_and_located() -> None:
+    text = "Name;Anzahl\n" + "Anna;1\n" * 20_000 + "Bo\x1b[31mb;2\n"
+    with pytest.raises(InputError, match=r"Steuerzeichen, das erste in Zeile 20002, Spalte 3"):
+        decode_text(text.encode(), name="x.csv")
+
+
+@pytest.mark.parametrize(
+    ("data", "what"),
+    [
+        (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "eine PNG-Grafik"),
+        (b"%PDF-1.7\n", "ein PDF-Dokument"),
+        (b"PK\x03\x04\x14\x00\x06\x00", "eine ZIP-Datei"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\0\0", "Excel 97–2003"),
+    ],
+)
+def test_binary_files_are_named_by_what_they_are(data: bytes, what: str) -> None:
+    with pytest.raises(InputError, match="ist keine Textdatei") as caught:
+        decode_text(data, name="x.csv")
+    assert what in caught.value.message
+
+
+@pytest.mark.parametrize("data", [b"\xef\xbb\xbf", b"\r\n \r\n\t\r\n"])
+def test_blank_text_has_no_content(data: bytes) -> None:
+    with pytest.raises(InputError, match="enthält keinen Inhalt"):
+        decode_text(data, name="x.csv")
+
+
+def test_a_quote_never_closed_is_refused_with_its_line(write_file) -> None:
+    path = write_file("v.csv", 'Name;Anzahl\nAnna;1\n"Bob;2\nEva;3\n')
+    with pytest.raises(InputError, match="Anführungszeichen in Zeile 3 wird nie geschlossen"):
+        read_delimited(path)
+
+
+def test_quoted_line_breaks_that_are_closed_are_fine(write_file) -> None:
+    raw = read_delimited(write_file("v.csv", 'Name;Anzahl\n"Jo\nhn";2\n'))
+    assert raw.rows == [["Jo\nhn", "2"]]
+
+
+def test_a_field_beyond_the_csv_limit_is_reported_in_german(write_file) -> None:
+    path = write_file("v.csv", "Name;Anzahl\nAnna;1\n" + "x" * 200_000 + ";2\n")
+    with pytest.raises(InputError, match=r"Zeile 3: ein Feld ist länger als 131,072 Zeichen"):
+        read_delimited(path)
+
+
+def test_too_many_fields_in_a_line_are_refused(write_file) -> None:
+    path = write_file("v.csv", "Name;Anzahl\n" + "1;" * 20_000 + "\n")
+    with pytest.raises(InputError, match=r"Zeile 2 hat 20,001 Felder, erlaubt sind höchstens"):
+        read_delimited(path)

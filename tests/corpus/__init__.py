@@ -1,0 +1,1 @@
+"""The hostile and broken input corpus (see README.md in this folder)."""
