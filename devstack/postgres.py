@@ -15,6 +15,7 @@ on a machine that has a server.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import signal
@@ -146,6 +147,9 @@ def start_embedded(data_dir: Path) -> PostgresServer:
         server = get_server(data_dir, cleanup_mode=None)
         url = server.get_uri()
         pid = server.get_pid()
+        # with cleanup_mode=None its exit hook only logs, and at interpreter exit the
+        # logging streams may already be closed ("Logging error" noise under pytest)
+        atexit.unregister(server._cleanup)
     except Exception as exc:  # the wheel raises assorted errors (CalledProcessError, asserts)
         raise StackError(
             f"the embedded PostgreSQL server did not start: {exc}; see {data_dir / 'log'}"
