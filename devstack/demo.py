@@ -61,9 +61,18 @@ def demo_db_name(stack_dir: Path) -> str:
 
 
 def start_all(stack_dir: Path = DEFAULT_STACK_DIR) -> tuple[PortalStack, AirflowStack]:
-    """Portal on 5000 (stand-in 8983), Airflow api-server on 8080, all on 127.0.0.1."""
+    """Portal on 5000 (stand-in 8983), Airflow api-server on 8080, all on 127.0.0.1.
+
+    A stack directory without uploads gets a fresh CKAN database: a database left by
+    an earlier checkout at the same path would point at files that no longer exist.
+    """
+    fresh = not (stack_dir / "storage").exists()
     portal = start_portal(
-        stack_dir, ckan_port=5000, solr_port=8983, db_name=demo_db_name(stack_dir)
+        stack_dir,
+        ckan_port=5000,
+        solr_port=8983,
+        db_name=demo_db_name(stack_dir),
+        fresh_db=fresh,
     )
     orgs = ensure_registry_organizations(portal)
     log.info("organizations with %s as editor: %s", portal.editor_user, ", ".join(orgs))
