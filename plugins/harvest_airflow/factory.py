@@ -41,7 +41,11 @@ from airflow.sdk import (
     get_current_context,
     task,
 )
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import (
+    AirflowFailException,
+    AirflowNotFoundException,
+    AirflowSkipException,
+)
 
 from etl import dropzone
 from etl.errors import ConfigError, InputError, MetadataInvalid, ValidationFailed
@@ -545,12 +549,19 @@ def build_freshness_dag(*, doc: str | None = None) -> DAG:
             from etl.notify import Notifier
             from harvest_airflow.hooks import CkanHook
 
+            try:
+                portal_url: str | None = CkanHook().portal_url()
+            except AirflowNotFoundException:
+                # links only: the check itself needs no portal (HARVEST_PORTAL_PUBLIC_URL
+                # gives the links too)
+                log.warning("Connection ckan_default missing: mails without portal links")
+                portal_url = None
             with _fail_without_retry_on_bad_input():
                 report = freshness.report_overdue(
                     load_registry(),
                     ledger=Ledger(),
                     notifier=Notifier(),
-                    portal_url=CkanHook().portal_url(),
+                    portal_url=portal_url,
                 )
             if not report.overdue:
                 log.info("keine überfälligen Aktualisierungen (%d geprüft)", report.checked)
