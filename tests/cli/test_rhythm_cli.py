@@ -1,7 +1,7 @@
 """`harvest status`, `harvest releases` and `harvest release` without a portal: what the
 operator sees, exit codes. The ledger is built in the test's work dir with back-dated
 records, and the clock is given with `--at`. Releases on the real CKAN:
-tests/integration/test_release.py."""
+tests/integration/test_release_portal.py."""
 
 from __future__ import annotations
 

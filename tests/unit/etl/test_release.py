@@ -1,6 +1,6 @@
 """The release queue without a portal (etl/release.py): order, readiness from the ledger,
 the release record winning over the registry, the announcement draft. The release on
-the real CKAN is in tests/integration/test_release.py."""
+the real CKAN is in tests/integration/test_release_portal.py."""
 
 from __future__ import annotations
 
