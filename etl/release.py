@@ -339,10 +339,12 @@ class ReleaseOutcome:
         if self.status == "empty":
             return "Freigabe-Warteschlange leer: kein Datensatz freizugeben."
         if self.status == "none_ready":
-            return (
-                f"Kein Datensatz freigegeben: keiner der {self.queue_length} Datensätze in der "
-                "Warteschlange ist bereit."
+            which = (
+                "der einzige Datensatz in der Warteschlange ist nicht bereit"
+                if self.queue_length == 1
+                else f"keiner der {self.queue_length} Datensätze in der Warteschlange ist bereit"
             )
+            return f"Kein Datensatz freigegeben: {which}."
         if self.status == "planned":
             return f"Probelauf: als Nächstes würde „{self.title}“ ({self.dataset}) freigegeben."
         again = " (in diesem Lauf bereits freigegeben)" if self.repeated else ""

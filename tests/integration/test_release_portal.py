@@ -247,7 +247,10 @@ def test_queued_dataset_whose_last_validation_failed_is_skipped_with_a_reason(
     nothing = rhythm.cli("release")
     assert nothing.returncode == 0, nothing.stdout + nothing.stderr
     assert f"skipped {broken}: {reason}" in nothing.stdout
-    assert "Kein Datensatz freigegeben: keiner der 1 Datensätze" in nothing.stdout
+    assert (
+        "Kein Datensatz freigegeben: der einzige Datensatz in der Warteschlange ist nicht bereit."
+        in nothing.stdout
+    )
     assert not is_public(anonymous, broken)
     subjects = [m["Subject"] for m in smtp_server.to(TEAM)]
     assert subjects[-1] == "[Open-Data-Pipeline] #openwednesday: kein Datensatz freigegeben"

@@ -166,3 +166,16 @@ def test_draft_file_is_named_by_the_date_in_duesseldorf(tmp_path) -> None:
     assert path == tmp_path / "a" / "2025-03-12_vornamen.md"
     assert path.read_text(encoding="utf-8") == "Text\n"
     assert sorted(p.name for p in path.parent.iterdir()) == ["2025-03-12_vornamen.md"]
+
+
+def test_outcome_messages_in_german() -> None:
+    assert (
+        release.ReleaseOutcome(status="empty", queue_length=0).message
+        == "Freigabe-Warteschlange leer: kein Datensatz freizugeben."
+    )
+    assert release.ReleaseOutcome(status="none_ready", queue_length=1).message == (
+        "Kein Datensatz freigegeben: der einzige Datensatz in der Warteschlange ist nicht bereit."
+    )
+    assert release.ReleaseOutcome(status="none_ready", queue_length=3).message == (
+        "Kein Datensatz freigegeben: keiner der 3 Datensätze in der Warteschlange ist bereit."
+    )
