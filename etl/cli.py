@@ -6,6 +6,7 @@ Exit codes: 0 success · 1 invalid data or metadata (DCAT-AP.de) · 2 unusable i
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from etl.errors import (
     ValidationFailed,
     ValidationReport,
 )
-from etl.registry import get_dataset, load_registry
+from etl.registry import Dataset, get_dataset, load_registry
 
 if TYPE_CHECKING:
     from rdflib import Graph
@@ -194,8 +195,10 @@ def publish(
                     pipeline.record_rejection(ledger, entry, run_id, inputs, exc)
                 raise
             if ledger is None:
+                from etl.release import effective
+
                 result = pipeline.publish(
-                    entry,
+                    effective(entry, Ledger()),
                     outcome.files,
                     portal=portal,
                     dry_run=True,
@@ -367,6 +370,206 @@ def dropzone_command(
             raise typer.Exit(result.exit_code)
 
 
+@app.command("release")
+def release_command(
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Show which dataset would go public and its announcement draft; change "
+            "nothing, send no mail.",
+        ),
+    ] = False,
+) -> None:
+    """Make the next ready dataset of the release queue public (the Wednesday step).
+
+    The same function the DAG harvest_release runs every Wednesday morning
+    (#openwednesday): the next queued dataset whose latest validation passed and whose
+    package is on the portal goes public; the release is recorded in the ledger and
+    a German announcement draft is written to HARVEST_WORK_DIR/ankuendigungen/ (and
+    mailed to the team if SMTP is configured). Datasets that are not ready are skipped
+    with a reason. Exit 0 also when the queue is empty or nothing is ready.
+    """
+    from etl import release
+    from etl.ledger import Ledger
+    from etl.notify import Notifier
+    from etl.portal import portal_from_env
+
+    with _errors_to_exit_codes():
+        # private packages are invisible without the token, so a dry run needs it too
+        portal = portal_from_env()
+        with portal:
+            outcome = release.release_next(
+                load_registry(),
+                ledger=Ledger(),
+                portal=portal,
+                run_id=release.release_run_id(),
+                dry_run=dry_run,
+                notifier=Notifier(enabled=not dry_run),
+            )
+        for entry in outcome.skipped:
+            out.print(f"skipped {entry.dataset}: {entry.reason}", markup=False)
+        out.print(outcome.message, markup=False)
+        if outcome.announcement:
+            where = outcome.announcement_path or "not written (dry run)"
+            out.print(f"\nannouncement draft ({where}):\n", markup=False)
+            out.print(outcome.announcement, markup=False)
+        if outcome.notified:
+            out.print(f"mailed to {', '.join(outcome.notified)}", markup=False)
+
+
+@app.command("releases")
+def releases_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show the release queue (in order, with readiness) and the release history.
+
+    Readiness: the latest validation passed (newest finished attempt in the ledger
+    succeeded) and the package is on the portal (CKAN_URL with CKAN_API_TOKEN; without
+    CKAN_URL the portal is not checked).
+    """
+    import json
+    import os
+
+    from etl import release
+    from etl.ledger import Ledger
+    from etl.portal import portal_from_env
+
+    with _errors_to_exit_codes():
+        datasets = load_registry()
+        ledger = Ledger()
+        portal = portal_from_env(require_token=False) if os.environ.get("CKAN_URL") else None
+        try:
+            entries = release.queue(datasets, ledger=ledger, portal=portal)
+        finally:
+            if portal is not None:
+                portal.close()
+        history = ledger.releases()
+        if as_json:
+            out.print_json(
+                json.dumps(
+                    {
+                        "queue": [e.as_dict() for e in entries],
+                        "history": [r.as_dict() for r in history],
+                    }
+                )
+            )
+            return
+        if entries:
+            table = Table(
+                "#", "dataset", "release_order", "queued since", "validated", "on portal", "ready"
+            )
+            for entry in entries:
+                table.add_row(
+                    str(entry.position),
+                    entry.dataset,
+                    str(entry.release_order or ""),
+                    _local(entry.queued_since),
+                    _yes_no(entry.validated),
+                    _yes_no(entry.on_portal),
+                    "yes" if entry.ready else f"no: {entry.reason}",
+                )
+            out.print("release queue (next first)")
+            out.print(table)
+        else:
+            out.print("release queue: empty")
+        if history:
+            table = Table("released (Europe/Berlin)", "dataset", "status", "run", "announcement")
+            for item in history:
+                table.add_row(
+                    _local(item.released_at or item.started_at),
+                    item.dataset,
+                    item.status + (f": {item.error[:100]}" if item.error else ""),
+                    item.run_id,
+                    item.announcement or "",
+                )
+            out.print("release history (newest first)")
+            out.print(table)
+        else:
+            out.print("release history: none yet")
+
+
+@app.command("status")
+def status_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            help="Evaluate as of this time (ISO 8601, e.g. 2025-03-14T08:00; without offset: "
+            "Europe/Berlin); default: now.",
+        ),
+    ] = None,
+) -> None:
+    """Per dataset: last run, last change, next due date and whether it is overdue.
+
+    The due date follows the dataset's update frequency (package.frequency) from its
+    last change (the last publish that changed content); IRREG, UNKNOWN, NEVER and
+    OTHER have none. Overdue: past the due date plus the grace period. Exit 0.
+    """
+    import json
+
+    from etl import freshness
+    from etl.ledger import Ledger
+
+    with _errors_to_exit_codes():
+        now = _parse_moment(at) if at else dt.datetime.now(dt.UTC)
+        states = freshness.assess_all(load_registry(), ledger=Ledger(), now=now)
+        if as_json:
+            out.print_json(
+                json.dumps({"at": now.isoformat(), "datasets": [s.as_dict() for s in states]})
+            )
+            return
+        table = Table("dataset", "frequency", "last run", "last change", "next due", "overdue")
+        for state in states:
+            last_run = (
+                f"{_local(state.last_run_at)} {state.last_run_status}" if state.last_run_at else "–"
+            )
+            overdue = {
+                "no_due_date": "– (no due date)",
+                "never_changed": "– (never published)",
+                "current": "no",
+                "overdue": f"yes (since {_local(state.overdue_after)})",
+            }[state.state]
+            table.add_row(
+                state.dataset,
+                state.frequency,
+                last_run,
+                _local(state.last_change_at) or "never",
+                _local(state.due_at) or "–",
+                overdue,
+            )
+        out.print(table)
+        overdue_count = sum(1 for s in states if s.overdue)
+        out.print(
+            f"{overdue_count} of {len(states)} dataset(s) overdue as of {_local(now)} "
+            "(Europe/Berlin)"
+        )
+
+
+def _local(moment: dt.datetime | None) -> str:
+    """A time as Europe/Berlin wall clock (``2025-03-14 06:05``); empty for None."""
+    from zoneinfo import ZoneInfo
+
+    if moment is None:
+        return ""
+    return moment.astimezone(ZoneInfo("Europe/Berlin")).strftime("%Y-%m-%d %H:%M")
+
+
+def _yes_no(value: bool | None) -> str:
+    return "?" if value is None else ("yes" if value else "no")
+
+
+def _parse_moment(text: str) -> dt.datetime:
+    from zoneinfo import ZoneInfo
+
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--at {text!r} is no ISO 8601 time (e.g. 2025-03-14T08:00)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo("Europe/Berlin"))
+
+
 def _print_result(result: dict[str, Any]) -> None:
     prefix = "plan (dry run): " if result["dry_run"] else ""
     out.print(f"{prefix}package {result['dataset']}: {result['package_action']}")
@@ -410,7 +613,7 @@ def catalog(
 
     with _errors_to_exit_codes():
         fmt = _rdf_format(rdf_format)
-        datasets = load_registry()
+        datasets = _with_releases(load_registry())
         config = load_portal_config()
         portal = None if registry_only else _public_portal()
         try:
@@ -429,6 +632,22 @@ def catalog(
             err.print(f"  skipped {dataset_id}: {reason}", markup=False)
         if validate:
             _report_conformance(build.graph)
+
+
+def _with_releases(datasets: dict[str, Dataset]) -> dict[str, Dataset]:
+    """The registry with the ledger's releases applied: a released dataset is public
+    although its registry entry may still say ``release: queued``."""
+    from etl.ledger import Ledger
+    from etl.release import apply_releases
+
+    try:
+        return apply_releases(datasets, Ledger())
+    except ConfigError as exc:
+        err.print(
+            f"  run ledger not readable ({exc.message}); queued datasets are left out",
+            markup=False,
+        )
+        return datasets
 
 
 def _rdf_format(value: str) -> Literal["turtle", "xml"]:

@@ -843,8 +843,14 @@ def process_item(
         if dry_run:
             plan = None
             if portal is not None:
+                from etl.release import effective
+
                 plan = pipeline.publish(
-                    dataset, checked.files, portal=portal, dry_run=True, facts=checked.facts
+                    effective(dataset, ledger),
+                    checked.files,
+                    portal=portal,
+                    dry_run=True,
+                    facts=checked.facts,
                 )
             name = filed_name(item, prepared.sha256, DRY_RUN_MARK)
             filed = _move(item, _free_path(item.folder / ARCHIVE_DIR, name))

@@ -18,6 +18,11 @@ by its drop folder re-run from.
 
 The ledger also provides the per-dataset publish lock: two publishes of the same
 dataset never interleave (PostgreSQL advisory lock, or a file lock with SQLite).
+
+Two tables serve the weekly rhythm (``etl/release.py``, ``etl/freshness.py``):
+``releases`` records each Wednesday release of a queued dataset (the record wins
+over the registry's ``release: queued``), ``freshness_notices`` when a maintainer was
+told that an update is overdue (so the daily check reminds weekly, not daily).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
+    func,
     select,
     text,
     update,
@@ -96,8 +102,45 @@ outputs = Table(
 )
 
 
+releases = Table(
+    "releases",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dataset", String(100), nullable=False, index=True),
+    Column("run_id", String(250), nullable=False, index=True),
+    Column("status", String(20), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("released_at", DateTime(timezone=True)),
+    # the successful publish attempt whose validated version went public
+    Column("attempt_id", Integer, ForeignKey("publish_attempts.id")),
+    Column("portal_url", String(500)),
+    Column("announcement", Text),
+    Column("error", Text),
+)
+
+freshness_notices = Table(
+    "freshness_notices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dataset", String(100), nullable=False, index=True),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("notified_at", DateTime(timezone=True), nullable=False),
+    Column("recipients", JSON, nullable=False, default=list),
+)
+
+ReleaseStatus = Literal["running", "released", "failed"]
+CONTENT_CHANGES = ("created", "updated")
+"""Output actions that change what users download (``unchanged``/``failed`` do not)."""
+
+
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime:
+    """``value`` (default: now) in UTC: SQLite keeps the wall time and drops the zone,
+    so everything is stored as UTC."""
+    return (value or _utcnow()).astimezone(dt.UTC)
 
 
 @dataclass
@@ -131,6 +174,48 @@ class Attempt:
     source_attempt: int | None
     facts: dict[str, Any] | None = None
     outputs: list[OutputRecord] = field(default_factory=list)
+
+
+@dataclass
+class Release:
+    """One release of a queued dataset (``status`` ``released`` once it is public)."""
+
+    id: int
+    dataset: str
+    run_id: str
+    status: str
+    started_at: dt.datetime
+    released_at: dt.datetime | None
+    attempt_id: int | None
+    portal_url: str | None
+    announcement: str | None
+    error: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "id": self.id,
+            "dataset": self.dataset,
+            "run_id": self.run_id,
+            "status": self.status,
+            "started_at": self.started_at.isoformat(),
+            "released_at": self.released_at.isoformat() if self.released_at else None,
+            "attempt_id": self.attempt_id,
+            "portal_url": self.portal_url,
+            "announcement": self.announcement,
+            "error": self.error,
+        }
+
+
+@dataclass
+class Notice:
+    """A maintainer was told that a dataset's update is overdue."""
+
+    id: int
+    dataset: str
+    due_at: dt.datetime
+    notified_at: dt.datetime
+    recipients: list[str]
 
 
 class LockBusy(HarvestError):
@@ -390,6 +475,199 @@ class Ledger:
         found = self.successes(dataset, limit=50)
         return found[0] if found else None
 
+    def last_attempt(self, dataset: str, *, finished: bool = False) -> Attempt | None:
+        """The newest attempt of ``dataset`` (with ``finished``: not still ``running``)."""
+        query = select(attempts.c.id).where(attempts.c.dataset == dataset)
+        if finished:
+            query = query.where(attempts.c.status != "running")
+        return self._newest(query)
+
+    def last_change(self, dataset: str) -> Attempt | None:
+        """The newest successful publish that changed content (an output created/updated).
+
+        Rollbacks are not counted: they bring back older data, not an update.
+        """
+        changed = select(outputs.c.attempt_id).where(outputs.c.action.in_(CONTENT_CHANGES))
+        query = select(attempts.c.id).where(
+            attempts.c.dataset == dataset,
+            attempts.c.status == "success",
+            attempts.c.kind == "publish",
+            attempts.c.id.in_(changed),
+        )
+        return self._newest(query)
+
+    def first_success_at(self, dataset: str) -> dt.datetime | None:
+        """When ``dataset`` was first published successfully (its place in the release queue)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(func.min(attempts.c.finished_at)).where(
+                    attempts.c.dataset == dataset, attempts.c.status == "success"
+                )
+            ).scalar()
+        return _aware(found) if found else None
+
+    def _newest(self, ids: Any) -> Attempt | None:
+        """The attempt with the highest id selected by ``ids`` (a select of attempt ids)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(ids.order_by(attempts.c.id.desc()).limit(1)).scalar()
+            if found is None:
+                return None
+            row = conn.execute(select(attempts).where(attempts.c.id == found)).mappings().one()
+            attempt = self._attempt(row)
+            for out in conn.execute(
+                select(outputs).where(outputs.c.attempt_id == attempt.id).order_by(outputs.c.id)
+            ).mappings():
+                attempt.outputs.append(
+                    OutputRecord(
+                        resource=out["resource"],
+                        format=out["format"],
+                        sha256=out["sha256"],
+                        size=out["size"],
+                        action=out["action"],
+                        archived_path=out["archived_path"],
+                        resource_id=out["resource_id"],
+                    )
+                )
+        return attempt
+
+    # ------------------------------------------------------------------ releases
+
+    def begin_release(
+        self,
+        dataset: str,
+        run_id: str,
+        *,
+        attempt_id: int | None,
+        portal_url: str | None,
+        at: dt.datetime | None = None,
+    ) -> int:
+        """Open a release (status ``running``) before the portal is changed; returns its id."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                releases.insert().values(
+                    dataset=dataset,
+                    run_id=run_id,
+                    status="running",
+                    started_at=_utc(at),
+                    attempt_id=attempt_id,
+                    portal_url=portal_url,
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    def finish_release(
+        self,
+        release_id: int,
+        *,
+        status: ReleaseStatus,
+        at: dt.datetime | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Close a release: ``released`` (public now) or ``failed``."""
+        values: dict[str, Any] = {"status": status, "error": error}
+        if status == "released":
+            values["released_at"] = _utc(at)
+        with self.engine.begin() as conn:
+            conn.execute(update(releases).where(releases.c.id == release_id).values(**values))
+
+    def set_announcement(self, release_id: int, path: str) -> None:
+        """Record where the release's announcement draft was written."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(releases).where(releases.c.id == release_id).values(announcement=path)
+            )
+
+    def get_release(self, release_id: int) -> Release | None:
+        """One release by id."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(releases).where(releases.c.id == release_id)).mappings()
+            found = row.first()
+        return _release(found) if found is not None else None
+
+    def releases(self, dataset: str | None = None, *, limit: int = 100) -> list[Release]:
+        """Releases (all statuses), newest first; of one dataset or of all."""
+        query = select(releases).order_by(releases.c.id.desc()).limit(limit)
+        if dataset is not None:
+            query = query.where(releases.c.dataset == dataset)
+        with self.engine.connect() as conn:
+            return [_release(row) for row in conn.execute(query).mappings()]
+
+    def released(self, dataset: str) -> Release | None:
+        """The release that made ``dataset`` public, if any."""
+        query = (
+            select(releases)
+            .where(releases.c.dataset == dataset, releases.c.status == "released")
+            .order_by(releases.c.id)
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return _release(row) if row is not None else None
+
+    def released_ids(self) -> set[str]:
+        """Every dataset a release made public."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(releases.c.dataset).where(releases.c.status == "released").distinct()
+            ).scalars()
+            return {str(dataset) for dataset in found}
+
+    def release_of_run(self, run_id: str) -> Release | None:
+        """The completed release of ``run_id`` (a retried task must not release a second one)."""
+        query = (
+            select(releases)
+            .where(releases.c.run_id == run_id, releases.c.status == "released")
+            .order_by(releases.c.id.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return _release(row) if row is not None else None
+
+    # ------------------------------------------------------------------ freshness notices
+
+    def record_notice(
+        self,
+        dataset: str,
+        *,
+        due_at: dt.datetime,
+        recipients: Sequence[str],
+        at: dt.datetime | None = None,
+    ) -> None:
+        """Remember that the maintainer of ``dataset`` was told its update (due ``due_at``)
+        is overdue."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                freshness_notices.insert().values(
+                    dataset=dataset,
+                    due_at=_utc(due_at),
+                    notified_at=_utc(at),
+                    recipients=list(recipients),
+                )
+            )
+
+    def last_notice(self, dataset: str) -> Notice | None:
+        """The newest overdue notice of ``dataset``."""
+        query = (
+            select(freshness_notices)
+            .where(freshness_notices.c.dataset == dataset)
+            .order_by(freshness_notices.c.id.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            return None
+        return Notice(
+            id=int(row["id"]),
+            dataset=row["dataset"],
+            due_at=_aware(row["due_at"]),
+            notified_at=_aware(row["notified_at"]),
+            recipients=list(row["recipients"] or []),
+        )
+
     @staticmethod
     def _attempt(row: Any) -> Attempt:
         return Attempt(
@@ -471,6 +749,21 @@ def _create_tables(engine: Engine) -> None:
 def _aware(value: dt.datetime) -> dt.datetime:
     """SQLite returns naive datetimes; everything stored is UTC."""
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _release(row: Any) -> Release:
+    return Release(
+        id=int(row["id"]),
+        dataset=row["dataset"],
+        run_id=row["run_id"],
+        status=row["status"],
+        started_at=_aware(row["started_at"]),
+        released_at=_aware(row["released_at"]) if row["released_at"] else None,
+        attempt_id=row["attempt_id"],
+        portal_url=row["portal_url"],
+        announcement=row["announcement"],
+        error=row["error"],
+    )
 
 
 def _safe_url(url: str) -> str:

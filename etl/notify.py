@@ -7,7 +7,10 @@ Who gets what:
   the team address is ``Reply-To`` so questions reach people, not the pipeline;
 * the team (``HARVEST_TEAM_EMAIL``): files dropped into unknown folders and anything
   that is not the department's fault (portal down, storage full) — the department
-  hears about its file once it is published.
+  hears about its file once it is published;
+* the weekly rhythm: the maintainer of a dataset whose update is overdue
+  (:func:`compose_overdue`, ``etl/freshness.py``); the team gets the overdue summary and
+  the Wednesday release's announcement draft (``etl/release.py``).
 
 Configuration from the environment: ``HARVEST_SMTP_HOST`` (unset: no mail is sent, a
 log line says so), ``HARVEST_SMTP_PORT`` (25), ``HARVEST_SMTP_FROM``,
@@ -21,6 +24,7 @@ never raises: a mail that cannot be delivered is logged, the file is filed anywa
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import smtplib
@@ -30,8 +34,11 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 log = logging.getLogger(__name__)
+
+_BERLIN = ZoneInfo("Europe/Berlin")
 
 SIGNATURE = (
     "Diese Nachricht wurde automatisch von der Open-Data-Pipeline der Landeshauptstadt "
@@ -183,6 +190,41 @@ def compose_rejected(
             path.read_bytes(), maintype=maintype, subtype=subtype, filename=path.name
         )
     return message
+
+
+def german_date(moment: dt.datetime) -> str:
+    """``14.03.2025``: the date in Düsseldorf of ``moment``."""
+    return moment.astimezone(_BERLIN).strftime("%d.%m.%Y")
+
+
+def compose_overdue(
+    settings: MailSettings,
+    *,
+    to: str,
+    dataset_title: str,
+    frequency_label: str,
+    last_change: dt.datetime,
+    due: dt.datetime,
+    link: str | None,
+) -> EmailMessage:
+    """Mail to the department: the dataset's next update is overdue."""
+    lines = [
+        "Guten Tag,",
+        "",
+        f"für den Datensatz „{dataset_title}“ ist auf dem Open-Data-Portal die "
+        f"Aktualisierungshäufigkeit „{frequency_label}“ angegeben. Die letzte inhaltliche "
+        f"Aktualisierung wurde am {german_date(last_change)} veröffentlicht; die nächste war "
+        f"am {german_date(due)} fällig und ist bisher nicht eingegangen.",
+        "",
+        "Bitte liefern Sie die aktuellen Daten wie gewohnt, zum Beispiel über Ihren Abgabeordner.",
+        "",
+        "Falls sich die Daten nicht geändert haben oder die Angabe nicht mehr stimmt, "
+        "antworten Sie bitte kurz auf diese E-Mail; dann passen wir die "
+        "Aktualisierungshäufigkeit an.",
+    ]
+    if link:
+        lines += ["", f"Zum Datensatz: {link}"]
+    return _message(settings, to, f"Aktualisierung überfällig: {dataset_title}", "\n".join(lines))
 
 
 def compose_team_alert(settings: MailSettings, *, subject: str, text: str) -> EmailMessage | None:

@@ -394,13 +394,19 @@ def publish_recorded(
     """Publish under the dataset's lock and record the attempt in the ledger.
 
     The outputs are archived (content-addressed) so a later rollback can bring them
-    back. A second publish of the same dataset waits for the lock.
+    back. A second publish of the same dataset waits for the lock. A dataset the
+    Wednesday release made public stays public although the registry may still say
+    ``release: queued`` (see :func:`etl.release.effective`).
 
     Raises:
         PortalError / PublishIncomplete: recorded as ``failed`` first.
         LockBusy: another publish held the lock for longer than ``lock_wait_seconds``.
     """
+    from etl.release import effective
+
     with ledger.lock(dataset.id, wait_seconds=lock_wait_seconds):
+        # read under the lock: a release holds it while it makes the package public
+        dataset = effective(dataset, ledger)
         attempt = ledger.begin(
             dataset.id,
             run_id,

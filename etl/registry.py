@@ -683,18 +683,34 @@ class DropZone(StrictModel):
     )
 
 
+DEFAULT_SCHEDULE = "0 6 * * 5"
+"""Update runs: Fridays 06:00 Europe/Berlin (#stayuptodata), unless a dataset says otherwise."""
+
+
 class Dataset(StrictModel):
     """One registry entry."""
 
     id: str
     schedule: str | None = Field(
-        "0 6 * * 5",
-        description="Cron expression in Europe/Berlin time, or null for runs only on demand.",
+        DEFAULT_SCHEDULE,
+        description="Cron expression in Europe/Berlin time (default: Fridays 06:00, the "
+        "team's weekly update day), or null for runs only on demand.",
     )
     owner: str = Field(min_length=2)
     retries: int = Field(2, ge=0, le=10)
     retry_delay_minutes: int = Field(5, ge=1)
-    release: Literal["public", "queued"] = "public"
+    release: Literal["public", "queued"] = Field(
+        "public",
+        description="'queued': built, validated and kept private on the portal until the "
+        "Wednesday release (harvest_release) makes it public; once released, the release "
+        "record in the ledger wins over this value (switch it to 'public' when convenient).",
+    )
+    release_order: int | None = Field(
+        None,
+        ge=1,
+        description="Position in the release queue: lower goes first; datasets without one "
+        "follow, first come first served (oldest first successful build first), then by id.",
+    )
     source: Source
     organization: Organization
     package: Package

@@ -16,6 +16,11 @@ takes it (or finishes it at once: duplicate, wrong type, already published),
 ``validate`` sets it aside with a German report if it breaks the rules, ``publish``
 files it under ``archiv/``; the maintainer gets a mail and the run a note with the
 file name and outcome.
+
+Operational DAGs are named ``harvest_*`` (dataset ids cannot contain ``_``):
+``harvest_dropzone`` (files in unknown folders), and the weekly rhythm:
+``harvest_release`` (Wednesdays, the next queued dataset goes public) and
+``harvest_freshness`` (daily, overdue updates are reported).
 """
 
 from __future__ import annotations
@@ -36,7 +41,11 @@ from airflow.sdk import (
     get_current_context,
     task,
 )
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import (
+    AirflowFailException,
+    AirflowNotFoundException,
+    AirflowSkipException,
+)
 
 from etl import dropzone
 from etl.errors import ConfigError, InputError, MetadataInvalid, ValidationFailed
@@ -436,6 +445,129 @@ def build_dropzone_dag(*, doc: str | None = None) -> DAG:
             return [o.as_dict() for o in result.outcomes]
 
         set_aside_unknown()
+    return dag
+
+
+# --------------------------------------------------------------------------- weekly rhythm
+
+RELEASE_DAG_ID = "harvest_release"
+RELEASE_SCHEDULE = "0 8 * * 3"
+"""Wednesdays 08:00 Europe/Berlin (#openwednesday): the team posts the announcement later
+that morning."""
+FRESHNESS_DAG_ID = "harvest_freshness"
+FRESHNESS_SCHEDULE = "0 7 * * *"
+"""Daily 07:00 Europe/Berlin: after the Friday 06:00 update runs have finished."""
+RHYTHM_ARGS: dict[str, Any] = {
+    "owner": "opendata",
+    "retries": 2,
+    "retry_delay": dt.timedelta(minutes=10),
+}
+
+
+def build_release_dag(*, doc: str | None = None) -> DAG:
+    """``harvest_release``: every Wednesday the next ready queued dataset goes public.
+
+    One task, ``release``, calls :func:`etl.release.release_next` (the same function as
+    ``harvest release``). A retry of the task does not release a second dataset (the
+    release is keyed by the run id). Param ``dry_run`` shows the plan only.
+    """
+    with DAG(
+        dag_id=RELEASE_DAG_ID,
+        description="#openwednesday: the next queued dataset goes public, with a draft",
+        schedule=CronTriggerTimetable(RELEASE_SCHEDULE, timezone=TIMEZONE),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        doc_md=doc,
+        tags=["harvest", "weekly-rhythm", "release"],
+        default_args=RHYTHM_ARGS,
+        params={
+            "dry_run": Param(
+                False,
+                type="boolean",
+                description="Only show which dataset would go public and its draft.",
+            ),
+        },
+    ) as dag:
+
+        @task(pool=CKAN_POOL)
+        def release() -> dict[str, Any]:
+            """Make the next ready dataset public, record it, write and mail the draft."""
+            from etl import release as releases
+            from etl.ledger import Ledger
+            from etl.notify import Notifier
+            from harvest_airflow.hooks import CkanHook
+
+            context = get_current_context()
+            dry_run = bool(context["params"].get("dry_run"))
+            with _fail_without_retry_on_bad_input(), CkanHook().get_conn() as portal:
+                outcome = releases.release_next(
+                    load_registry(),
+                    ledger=Ledger(),
+                    portal=portal,
+                    run_id=context["run_id"],
+                    dry_run=dry_run,
+                    notifier=Notifier(enabled=not dry_run),
+                )
+            for entry in outcome.skipped:
+                log.warning("übersprungen: %s: %s", entry.dataset, entry.reason)
+            log.info("%s", outcome.message)
+            if outcome.announcement:
+                log.info(
+                    "Ankündigung (%s):\n%s",
+                    outcome.announcement_path or "Probelauf, nicht geschrieben",
+                    outcome.announcement,
+                )
+            return outcome.as_dict()
+
+        release()
+    return dag
+
+
+def build_freshness_dag(*, doc: str | None = None) -> DAG:
+    """``harvest_freshness``: daily, overdue datasets are reported to maintainers and team.
+
+    One task, ``report_overdue``, calls :func:`etl.freshness.report_overdue`.
+    """
+    with DAG(
+        dag_id=FRESHNESS_DAG_ID,
+        description="Daily: datasets whose update is overdue by their update frequency",
+        schedule=CronTriggerTimetable(FRESHNESS_SCHEDULE, timezone=TIMEZONE),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        doc_md=doc,
+        tags=["harvest", "weekly-rhythm", "freshness"],
+        default_args=RHYTHM_ARGS,
+    ) as dag:
+
+        @task
+        def report_overdue() -> dict[str, Any]:
+            """List overdue datasets; mail their maintainers and the team."""
+            from etl import freshness
+            from etl.ledger import Ledger
+            from etl.notify import Notifier
+            from harvest_airflow.hooks import CkanHook
+
+            try:
+                portal_url: str | None = CkanHook().portal_url()
+            except AirflowNotFoundException:
+                # links only: the check itself needs no portal (HARVEST_PORTAL_PUBLIC_URL
+                # gives the links too)
+                log.warning("Connection ckan_default missing: mails without portal links")
+                portal_url = None
+            with _fail_without_retry_on_bad_input():
+                report = freshness.report_overdue(
+                    load_registry(),
+                    ledger=Ledger(),
+                    notifier=Notifier(),
+                    portal_url=portal_url,
+                )
+            if not report.overdue:
+                log.info("keine überfälligen Aktualisierungen (%d geprüft)", report.checked)
+            return report.as_dict()
+
+        report_overdue()
     return dag
 
 

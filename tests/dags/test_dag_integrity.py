@@ -71,6 +71,32 @@ def test_dataset_dag_settings(parsed, dataset_id: str) -> None:
         assert dataset.schedule in dag["schedule"] and "Europe/Berlin" in dag["schedule"]
 
 
+OPERATIONAL = {
+    # dag id: (cron in Europe/Berlin, tasks)
+    "harvest_dropzone": ("*/15 * * * *", ["set_aside_unknown"]),
+    "harvest_release": ("0 8 * * 3", ["release"]),
+    "harvest_freshness": ("0 7 * * *", ["report_overdue"]),
+}
+
+
+def test_operational_dags_are_exactly_these(parsed) -> None:
+    assert {d for d in parsed["dags"] if d.startswith("harvest_")} == set(OPERATIONAL)
+
+
+@pytest.mark.parametrize("dag_id", sorted(OPERATIONAL))
+def test_operational_dag_settings(parsed, dag_id: str) -> None:
+    cron, tasks = OPERATIONAL[dag_id]
+    dag = parsed["dags"][dag_id]
+    assert dag["owner"] == "opendata"
+    assert "harvest" in dag["tags"]
+    assert dag["doc_md"]
+    assert dag["retries"] and min(dag["retries"]) >= 1
+    assert dag["catchup"] is False and dag["max_active_runs"] == 1
+    assert f"expression='{cron}'" in dag["schedule"]
+    assert "timezone='Europe/Berlin'" in dag["schedule"]
+    assert dag["tasks"] == tasks
+
+
 def test_parse_time_is_reported(parsed, harvest_report) -> None:
     harvest_report(
         "DAG folder parse",

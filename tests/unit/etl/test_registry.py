@@ -186,3 +186,28 @@ def test_dropzone_mode_defaults_to_replace_and_is_checked(tmp_path) -> None:
     with pytest.raises(ConfigError, match=r"dropzone\.mode"):
         load_dataset_file(write(tmp_path, "vornamen", data))
     assert get_dataset("vornamen").dropzone.mode == "add"
+
+
+def test_update_runs_default_to_friday_morning_and_are_overridable(tmp_path) -> None:
+    data = entry()
+    del data["schedule"]
+    assert load_dataset_file(write(tmp_path, "vornamen", data)).schedule == "0 6 * * 5"
+    data["schedule"] = "30 5 * * 2"
+    assert load_dataset_file(write(tmp_path, "vornamen", data)).schedule == "30 5 * * 2"
+    data["schedule"] = None
+    assert load_dataset_file(write(tmp_path, "vornamen", data)).schedule is None
+
+
+def test_release_defaults_to_public_and_release_order_is_a_positive_position(tmp_path) -> None:
+    data = entry()
+    dataset = load_dataset_file(write(tmp_path, "vornamen", data))
+    assert (dataset.release, dataset.release_order) == ("public", None)
+    data.update(release="queued", release_order=3)
+    dataset = load_dataset_file(write(tmp_path, "vornamen", data))
+    assert (dataset.release, dataset.release_order) == ("queued", 3)
+    data["release_order"] = 0
+    with pytest.raises(ConfigError, match="release_order"):
+        load_dataset_file(write(tmp_path, "vornamen", data))
+    data.update(release="soon", release_order=1)
+    with pytest.raises(ConfigError, match="release"):
+        load_dataset_file(write(tmp_path, "vornamen", data))
