@@ -97,10 +97,36 @@ class FirstNamesSource(FileSource, TextInput):
     """Newborn first names of the registry office (per-gender or ranked lists)."""
 
     family: Literal["first_names"]
-    genders: list[str] = Field(
-        default_factory=lambda: ["w", "m", "d"],
-        description="Allowed gender codes after normalisation.",
+    withhold_below: dict[str, int] = Field(
+        default_factory=lambda: {"d": 3},
+        description="Per gender code: names counted fewer times are not published. A rare "
+        "name together with the rare entry 'divers' can point to one child; the count of a "
+        "common gender does not.",
     )
+
+    @field_validator("withhold_below")
+    @classmethod
+    def _positive_thresholds(cls, value: dict[str, int]) -> dict[str, int]:
+        for gender, threshold in value.items():
+            if threshold < 1:
+                raise ValueError(f"threshold for {gender!r} must be at least 1")
+        return value
+
+    def package_notes(self) -> list[str]:
+        """The confidentiality rule, stated for users when it withholds anything."""
+        labels = {"w": "weiblich", "m": "männlich", "d": "divers"}
+        rules = [
+            f"Geschlecht „{labels.get(g, g)}“: Vornamen, die seltener als {n}-mal vorkommen"
+            for g, n in sorted(self.withhold_below.items())
+            if n > 1
+        ]
+        if not rules:
+            return []
+        return [
+            "Datenschutz: nicht veröffentlicht werden "
+            + "; ".join(rules)
+            + ". Die Summen der Tabelle sind deshalb etwas kleiner als die Zahl der Geburten."
+        ]
 
 
 # ------------------------------------------------------------- statistics tables

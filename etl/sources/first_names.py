@@ -139,6 +139,9 @@ def transform(dataset: Dataset, raws: list[RawTable]) -> Tidy:
         if frame is not None:
             frames.append(frame)
     frame = pd.concat(frames, ignore_index=True) if frames else _empty_frame()
+    source = dataset.source
+    assert isinstance(source, FirstNamesSource)
+    frame, withheld = _withhold_rare(frame, source.withhold_below)
     frame = frame.sort_values(
         ["jahr", "geschlecht", "position", "anzahl", "vorname", "_file", "_line"],
         ascending=[True, True, True, False, True, True, True],
@@ -149,8 +152,38 @@ def transform(dataset: Dataset, raws: list[RawTable]) -> Tidy:
         frame=frame,
         problems=problems,
         inputs=[InputFile(raw.source, raw.sha256) for raw in raws],
-        notes={"headers": {raw.source: raw.meta.get("headers", {}) for raw in raws}},
+        notes={
+            "headers": {raw.source: raw.meta.get("headers", {}) for raw in raws},
+            "withheld_rows": withheld,
+        },
     )
+
+
+def _below_threshold(frame: pd.DataFrame, thresholds: dict[str, int]) -> pd.Series:
+    """Rows with a valid count (≥ 1) below the threshold of their gender.
+
+    Counts below 1 are invalid data, not rare names: the suite must report them.
+    """
+    threshold = pd.array(
+        [thresholds.get(g, 1) if isinstance(g, str) else 1 for g in frame["geschlecht"]],
+        dtype="Int64",
+    )
+    counts = frame["anzahl"]
+    below = counts.notna() & (counts >= 1) & (counts < threshold)
+    return below.fillna(False).astype(bool)
+
+
+def _withhold_rare(frame: pd.DataFrame, thresholds: dict[str, int]) -> tuple[pd.DataFrame, int]:
+    """Drop rows whose count is below their gender's threshold (privacy rule).
+
+    Suppressing the count alone would still publish the name, so the whole row goes.
+    The helper column ``_unter_schwelle`` evaluates the rule again on what remains,
+    so the suite checks the output itself, not this function's intent.
+    """
+    below = _below_threshold(frame, thresholds)
+    kept = frame[~below].copy()
+    kept["_unter_schwelle"] = _below_threshold(kept, thresholds)
+    return kept, int(below.sum())
 
 
 def _empty_frame() -> pd.DataFrame:

@@ -55,9 +55,10 @@ def test_ranked_list_maps_columns_by_name_not_position(dataset, write_file) -> N
     assert rows(tidy) == [
         (2022, "Noah", "m", 1, 9),
         (2022, "Marie", "w", 2, 10),
-        (2023, "Alex", "d", 1, 1),
         (2023, "Marie", "w", 1, 12),
     ]
+    # "Alex, divers, 1" is withheld: a rare name with the rare entry 'd' points to one child
+    assert tidy.notes["withheld_rows"] == 1
 
 
 def test_names_are_trimmed_and_apostrophes_unified(dataset, write_file) -> None:
@@ -144,3 +145,17 @@ def test_partition_key_falls_back_to_the_file_name(dataset) -> None:
     assert partition_key(dataset, "Liste.CSV") == "liste.csv"
     areas = get_dataset("flaeche-stadtbezirke")
     assert partition_key(areas, "Fläche_2024.csv") == "fläche_2024.csv"
+
+
+def test_privacy_threshold_withholds_rare_names_of_rare_genders_only(dataset, write_file) -> None:
+    path = write_file(
+        "v_2024.csv",
+        "Vorname;Anzahl;Geschlecht\nAlex;2;d\nKim;3;d\nAnna;1;w\nBen;1;m\nLou;0;d\n",
+    )
+    tidy = build(dataset, path)
+    kept = [(r[1], r[2], r[4]) for r in rows(tidy)]
+    # d below 3 withheld; single w/m names stay; a count of 0 stays to be rejected by the suite
+    assert sorted(kept) == [("Anna", "w", 1), ("Ben", "m", 1), ("Kim", "d", 3), ("Lou", "d", 0)]
+    assert tidy.notes["withheld_rows"] == 1
+    assert not tidy.frame["_unter_schwelle"].any()
+    assert "divers" in " ".join(dataset.source.package_notes())
