@@ -6,13 +6,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import pandas as pd
 
 from etl.errors import Problem
 from etl.readers import RawTable
 from etl.registry import Dataset
+
+T = TypeVar("T")
 
 META_PREFIX = "_"
 """Columns starting with ``_`` are never published. ``_file`` and ``_line`` locate
@@ -76,8 +78,9 @@ class SourceFamily(Protocol):
         ...
 
 
-def save_raw_tables(raws: list[RawTable], directory: Path) -> list[Path]:
-    """Persist :class:`RawTable` objects as JSON files (strings only, lossless)."""
+def save_raw_records(raws: Sequence[Any], directory: Path) -> list[Path]:
+    """Persist raw dataclass objects as JSON files, one per input, lossless for
+    the strings and numbers they hold (Airflow tasks pass only the paths on)."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for index, raw in enumerate(raws):
@@ -87,6 +90,16 @@ def save_raw_tables(raws: list[RawTable], directory: Path) -> list[Path]:
     return paths
 
 
+def load_raw_records(kind: type[T], paths: Sequence[Path]) -> list[T]:
+    """Inverse of :func:`save_raw_records` for dataclass ``kind``."""
+    return [kind(**json.loads(Path(p).read_text(encoding="utf-8"))) for p in paths]
+
+
+def save_raw_tables(raws: list[RawTable], directory: Path) -> list[Path]:
+    """Persist :class:`RawTable` objects (see :func:`save_raw_records`)."""
+    return save_raw_records(raws, directory)
+
+
 def load_raw_tables(paths: Sequence[Path]) -> list[RawTable]:
     """Inverse of :func:`save_raw_tables`."""
-    return [RawTable(**json.loads(Path(p).read_text(encoding="utf-8"))) for p in paths]
+    return load_raw_records(RawTable, paths)

@@ -31,12 +31,11 @@ YAML file and a suite, no code:
 
 from __future__ import annotations
 
-import json
 import re
 import zipfile
 import zlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -56,7 +55,7 @@ from etl.registry import (
     StatisticsTablesSource,
     TableField,
 )
-from etl.sources.base import InputFile, Tidy
+from etl.sources.base import InputFile, Tidy, load_raw_records, save_raw_records
 from etl.xmlsafety import check_xml, is_xml_name
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
@@ -295,18 +294,12 @@ def _excel_value(value: Any) -> CellValue:
 
 def save_raws(raws: list[Grid], directory: Path) -> list[Path]:
     """Persist grids as JSON (typed cells survive: JSON has strings and numbers)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for index, grid in enumerate(raws):
-        path = directory / f"raw-{index:03d}.json"
-        path.write_text(json.dumps(asdict(grid), ensure_ascii=False), encoding="utf-8")
-        paths.append(path)
-    return paths
+    return save_raw_records(raws, directory)
 
 
 def load_raws(paths: Sequence[Path]) -> list[Grid]:
     """Inverse of :func:`save_raws`."""
-    return [Grid(**json.loads(Path(p).read_text(encoding="utf-8"))) for p in paths]
+    return load_raw_records(Grid, paths)
 
 
 # --------------------------------------------------------------------------- transform
