@@ -29,7 +29,7 @@ from etl.errors import (
 from etl.formats import MIMETYPES, RenderedFile
 from etl.formats import render as render_files
 from etl.ledger import Attempt, Kind, Ledger, OutputRecord
-from etl.portal import Portal, PublishIncomplete, PublishResult
+from etl.portal import UNREAD, Portal, PublishIncomplete, PublishResult, Unread
 from etl.portal import publish as publish_files
 from etl.readers import sha256_file
 from etl.registry import PROJECT_ROOT, Dataset
@@ -230,11 +230,19 @@ def publish(
     facts: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
     now: dt.datetime | None = None,
+    current: dict[str, Any] | Unread | None = UNREAD,
 ) -> PublishResult:
     """Publish rendered files (see :func:`etl.portal.publish`; ``now`` is the clock of
-    ``issued``/``modified``)."""
+    ``issued``/``modified``, ``current`` the package if the caller read it already)."""
     return publish_files(
-        dataset, files, portal=portal, dry_run=dry_run, facts=facts, progress=progress, now=now
+        dataset,
+        files,
+        portal=portal,
+        dry_run=dry_run,
+        facts=facts,
+        progress=progress,
+        now=now,
+        current=current,
     )
 
 
@@ -390,13 +398,15 @@ def publish_recorded(
     source_attempt: int | None = None,
     lock_wait_seconds: float = 600.0,
     progress: Callable[[str], None] | None = None,
+    current: dict[str, Any] | Unread | None = UNREAD,
 ) -> PublishResult:
     """Publish under the dataset's lock and record the attempt in the ledger.
 
     The outputs are archived (content-addressed) so a later rollback can bring them
     back. A second publish of the same dataset waits for the lock. A dataset the
     Wednesday release made public stays public although the registry may still say
-    ``release: queued`` (see :func:`etl.release.effective`).
+    ``release: queued`` (see :func:`etl.release.effective`). ``current`` is the package
+    if the caller already read it (see :func:`etl.portal.publish`).
 
     Raises:
         PortalError / PublishIncomplete: recorded as ``failed`` first.
@@ -416,7 +426,9 @@ def publish_recorded(
             source_attempt=source_attempt,
         )
         try:
-            result = publish(dataset, files, portal=portal, facts=facts, progress=progress)
+            result = publish(
+                dataset, files, portal=portal, facts=facts, progress=progress, current=current
+            )
         except PublishIncomplete as exc:
             ledger.finish(
                 attempt,

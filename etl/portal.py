@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import enum
 import ipaddress
 import json
 import logging
@@ -175,6 +176,18 @@ class Portal:
 
     def __repr__(self) -> str:
         return f"Portal({self.url!r}, token={'***' if self._token else None})"
+
+    def clone(self) -> Portal:
+        """A new client for the same portal and token with its own session and counters
+        (a ``requests.Session`` must not be shared between threads)."""
+        return Portal(
+            self.url,
+            self._token,
+            timeout=self.timeout,
+            max_attempts=self.max_attempts,
+            max_retry_seconds=self.max_retry_seconds,
+            backoff_seconds=self.backoff_seconds,
+        )
 
     def close(self) -> None:
         self._ckan.close()
@@ -462,6 +475,15 @@ class PublishIncomplete(PortalError):
         self.result = result
 
 
+class Unread(enum.Enum):
+    """Marks that the caller has not read the package: :func:`publish` reads it."""
+
+    UNREAD = "unread"
+
+
+UNREAD = Unread.UNREAD
+
+
 @dataclass
 class _Step:
     file: RenderedFile
@@ -481,6 +503,7 @@ def publish(
     progress: Callable[[str], None] | None = None,
     config: PortalConfig | None = None,
     now: dt.datetime | None = None,
+    current: dict[str, Any] | Unread | None = UNREAD,
 ) -> PublishResult:
     """Bring the portal's package ``dataset.id`` in line with ``files``.
 
@@ -499,6 +522,10 @@ def publish(
     Args:
         config: portal defaults (default: ``registry/_portal.yaml``).
         now: the run's clock for ``issued``/``modified`` (default: the current time).
+        current: the package as the caller already read it (``package_show`` shape,
+            e.g. from one ``package_search`` for many datasets, see :mod:`etl.sync`).
+            If it shows nothing to do, no call is made at all; otherwise the package is
+            read again before anything is written.
 
     Raises:
         PublishIncomplete: a write failed after others succeeded; the package keeps
@@ -510,14 +537,18 @@ def publish(
     start_bytes = portal.stats.bytes_uploaded
     config = config or load_portal_config()
 
-    try:
-        current: dict[str, Any] | None = portal.call("package_show", {"id": dataset.id})
-    except ckanapi.NotFound:
-        current = None
+    existing: dict[str, Any] | None
+    if isinstance(current, Unread):
+        try:
+            existing = portal.call("package_show", {"id": dataset.id})
+        except ckanapi.NotFound:
+            existing = None
+    else:
+        existing = current
 
     # ---- plan (reads only)
     by_name: dict[str, list[dict[str, Any]]] = {}
-    for resource in (current or {}).get("resources", []):
+    for resource in (existing or {}).get("resources", []):
         by_name.setdefault(resource.get("name") or "", []).append(resource)
     steps: list[_Step] = []
     duplicates: list[dict[str, Any]] = []
@@ -541,21 +572,36 @@ def publish(
             )
     resource_writes = bool(duplicates) or any(step.action != "unchanged" for step in steps)
     stamps = lifecycle_stamps(
-        current,
+        existing,
         content_changed=any(step.upload for step in steps),
         resource_names=[r.resource_name(dataset.id) for r in dataset.resources],
         now=now or dt.datetime.now(dt.UTC),
     )
     desired = package_fields(dataset, facts, stamps=stamps, config=config)
 
-    if current is None:
+    if existing is None:
         package_action: Action = "created"
         differences = ["(new)"]
     else:
-        differences = _package_differences(current, desired)
-        if (current.get("organization") or {}).get("name") != dataset.organization.name:
+        differences = _package_differences(existing, desired)
+        if (existing.get("organization") or {}).get("name") != dataset.organization.name:
             differences.append("owner_org")
         package_action = "updated" if differences else "unchanged"
+
+    if not isinstance(current, Unread) and (package_action != "unchanged" or resource_writes):
+        # a state read earlier (one search for many datasets) only decides that nothing
+        # is to be done; before writing, the package is read again, so a change made
+        # since then by another run can never lead to a duplicate resource
+        return publish(
+            dataset,
+            files,
+            portal=portal,
+            dry_run=dry_run,
+            facts=facts,
+            progress=progress,
+            config=config,
+            now=now,
+        )
 
     def result(outcomes: list[ResourceOutcome]) -> PublishResult:
         return PublishResult(
@@ -586,20 +632,20 @@ def publish(
     # ---- execute
     marked = {**desired, "extras": [*desired["extras"], {"key": STATE_KEY, "value": "incomplete"}]}
     first = marked if resource_writes else desired
-    if current is None:
+    if existing is None:
         owner = _ensure_organization(dataset, portal)
         say(f"creating package {dataset.id}")
-        current = portal.call("package_create", {**first, "owner_org": owner})
+        existing = portal.call("package_create", {**first, "owner_org": owner})
     elif differences or resource_writes:
         say(
             f"updating package {dataset.id}"
             + (f": {', '.join(differences)}" if differences else "")
         )
-        patch = {"id": current["id"], **first}
+        patch = {"id": existing["id"], **first}
         if "owner_org" in differences:
             patch["owner_org"] = _ensure_organization(dataset, portal)
-        current = portal.call("package_patch", patch)
-    assert current is not None
+        existing = portal.call("package_patch", patch)
+    assert existing is not None
 
     outcomes: list[ResourceOutcome] = []
     pending = list(steps)
@@ -615,7 +661,7 @@ def publish(
                 say(f"uploading {step.file.resource} ({step.file.size:,} bytes)")
                 have = portal.call(
                     "resource_create",
-                    {"package_id": current["id"], **step.wanted},
+                    {"package_id": existing["id"], **step.wanted},
                     upload=Path(step.file.path),
                 )
             elif step.action == "updated":
@@ -641,7 +687,7 @@ def publish(
             pending.pop(0)
         if resource_writes:
             say(f"marking package {dataset.id} complete")
-            portal.call("package_patch", {"id": current["id"], "extras": desired["extras"]})
+            portal.call("package_patch", {"id": existing["id"], "extras": desired["extras"]})
     except PortalError as exc:
         outcomes.extend(
             ResourceOutcome(
