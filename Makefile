@@ -55,5 +55,11 @@ test: setup lint ## All tests: unit, contracts, DAGs, CLI and integration agains
 test-fast: $(VENV)/.synced ## Tests that need no running services (unit, contracts, DAGs, CLI)
 	$(VENV)/bin/pytest -m "not integration"
 
+bench: setup ## Benchmarks at the issue's sizes (about an hour; installs Debian gdal-bin for ogr2ogr if missing): bench/results.md
+	$(PY) -m bench --profile full
+
+bench-quick: setup ## The same benchmarks on small inputs, to check they run: .work/bench/results.md
+	$(PY) -m bench --profile quick
+
 clean: down ## Stop the stack and remove local state (.stack/, .work/); keeps the environments
 	rm -rf .work .stack/airflow .stack/ckan .stack/postgres .stack/*.json .stack/*.log
