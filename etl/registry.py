@@ -16,7 +16,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -958,22 +958,82 @@ def load_dataset_file(path: Path) -> Dataset:
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@lru_cache(maxsize=8)
-def _load_registry(directory: Path) -> dict[str, Dataset]:
+@lru_cache(maxsize=4096)
+def _load_file(path: Path, mtime_ns: int, size: int) -> Dataset:
+    return load_dataset_file(path)
+
+
+def _dataset(path: Path) -> Dataset:
+    """:func:`load_dataset_file`, read once per process while the file is unchanged."""
+    stat = path.stat()
+    return _load_file(path, stat.st_mtime_ns, stat.st_size)
+
+
+def _dataset_files(directory: Path) -> list[Path]:
     if not directory.is_dir():
         raise ConfigError(f"registry folder {directory} does not exist")
+    return sorted(p for p in directory.glob("*.yaml") if not p.name.startswith("_"))
+
+
+@lru_cache(maxsize=8)
+def _load_registry(directory: Path) -> dict[str, Dataset]:
     datasets: dict[str, Dataset] = {}
-    for path in sorted(directory.glob("*.yaml")):
-        if path.name.startswith("_"):
-            continue
-        dataset = load_dataset_file(path)
+    for path in _dataset_files(directory):
+        dataset = _dataset(path)
         datasets[dataset.id] = dataset
     return datasets
+
+
+FAMILIES: tuple[str, ...] = tuple(
+    get_args(model.model_fields["family"].annotation)[0] for model in get_args(get_args(Source)[0])
+)
+"""The source families (``source.family``); ``dags/`` has one DAG file per family."""
+
+# In a double-quoted YAML scalar, \x.. \u.... \U........ and an escaped line break can
+# spell a family name without its plain text.
+_SPELLING_ESCAPES = re.compile(r"\\[xuU\r\n]")
+
+
+def _of_other_families(text: str, family: str) -> bool:
+    """Whether a registry file's text shows that it belongs to a family other than ``family``.
+
+    ``source.family`` is a YAML scalar, so a file of ``family`` holds that name as text
+    (an alias repeats the text of its anchor in the same file) unless an escape
+    sequence spells it, and then the file is not judged by its text.
+    """
+    if family in text or _SPELLING_ESCAPES.search(text):
+        return False
+    return any(other in text for other in FAMILIES if other != family)
 
 
 def load_registry(directory: Path | None = None) -> dict[str, Dataset]:
     """All registered datasets by id, sorted by id."""
     return dict(_load_registry((directory or registry_dir()).resolve()))
+
+
+def load_family(family: str, directory: Path | None = None) -> dict[str, Dataset]:
+    """The registered datasets of one source family by id, sorted by id.
+
+    For DAG parsing, where each family's DAG file is parsed in a process of its own:
+    a file whose text names other families but not this one is left to their DAG files
+    and not parsed here. Every other file is read and validated as by
+    :func:`load_registry`, so a broken entry fails at least its family's DAG file, and
+    an entry of an unknown family fails every family's DAG file.
+
+    Raises:
+        ConfigError: ``family`` is unknown, or a file read is invalid (as
+            :func:`load_registry`).
+    """
+    if family not in FAMILIES:
+        raise ConfigError(f"unknown source family {family!r} (known: {', '.join(FAMILIES)})")
+    datasets: dict[str, Dataset] = {}
+    for path in _dataset_files((directory or registry_dir()).resolve()):
+        if _of_other_families(path.read_text(encoding="utf-8"), family):
+            continue
+        dataset = _dataset(path)
+        if dataset.family == family:
+            datasets[dataset.id] = dataset
+    return datasets
 
 
 def get_dataset(dataset_id: str, directory: Path | None = None) -> Dataset:

@@ -211,3 +211,54 @@ def test_release_defaults_to_public_and_release_order_is_a_positive_position(tmp
     data.update(release="soon", release_order=1)
     with pytest.raises(ConfigError, match="release"):
         load_dataset_file(write(tmp_path, "vornamen", data))
+
+
+def _registry_with_every_family(tmp_path: Path) -> Path:
+    for source in ("vornamen", "flaeche-stadtbezirke", "stadtbezirke", "sirenenstandorte"):
+        text = (PROJECT / "registry" / f"{source}.yaml").read_text(encoding="utf-8")
+        (tmp_path / f"{source}.yaml").write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def test_load_family_splits_the_registry_exactly_by_family(tmp_path) -> None:
+    from etl.registry import FAMILIES, load_family
+
+    registry = _registry_with_every_family(tmp_path)
+    everything = load_registry(registry)
+    parts = {family: load_family(family, registry) for family in FAMILIES}
+    assert sorted(i for part in parts.values() for i in part) == sorted(everything)
+    for family, part in parts.items():
+        assert all(d.family == family for d in part.values())
+        assert {i for i, d in everything.items() if d.family == family} == set(part)
+
+
+def test_load_family_reports_a_broken_entry_of_its_family_and_an_unknown_family(
+    tmp_path,
+) -> None:
+    from etl.registry import load_family
+
+    registry = _registry_with_every_family(tmp_path)
+    data = entry()
+    data["package"]["titel"] = "typo"
+    write(registry, "vornamen", data)
+    with pytest.raises(ConfigError, match="titel"):
+        load_family("first_names", registry)
+    assert "stadtbezirke" in load_family("geodata", registry)  # other families still parse
+
+    data = entry()
+    data["source"]["family"] = "spreadsheets"
+    write(registry, "vornamen", data)
+    for family in ("first_names", "geodata", "statistics_tables"):
+        with pytest.raises(ConfigError):
+            load_family(family, registry)
+
+
+def test_load_family_reads_a_changed_file_again(tmp_path) -> None:
+    from etl.registry import load_family
+
+    registry = _registry_with_every_family(tmp_path)
+    assert load_family("first_names", registry)["vornamen"].package.title != "Neu"
+    data = entry()
+    data["package"]["title"] = "Neu im Test"
+    write(registry, "vornamen", data)
+    assert load_family("first_names", registry)["vornamen"].package.title == "Neu im Test"
