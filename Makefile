@@ -40,7 +40,7 @@ status: ## Show what of the local stack is running
 down: ## Stop every process the local stack started
 	$(PY) -m devstack down
 
-lint: $(VENV)/.synced ## ruff (lint + format check) and mypy --strict on etl/ and plugins/
+lint: $(VENV)/.synced ## ruff (lint + format check) and mypy --strict on etl/, plugins/, devstack/, bench/
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy

@@ -173,6 +173,8 @@ class Portal:
             self.url, apikey=self._token, user_agent=USER_AGENT, session=self._session
         )
         self.stats = CallStats()
+        self.organization_ids: dict[str, str] = {}
+        """Organization ids by name, as read or created (shared with clones)."""
 
     def __repr__(self) -> str:
         return f"Portal({self.url!r}, token={'***' if self._token else None})"
@@ -180,7 +182,7 @@ class Portal:
     def clone(self) -> Portal:
         """A new client for the same portal and token with its own session and counters
         (a ``requests.Session`` must not be shared between threads)."""
-        return Portal(
+        twin = Portal(
             self.url,
             self._token,
             timeout=self.timeout,
@@ -188,6 +190,8 @@ class Portal:
             max_retry_seconds=self.max_retry_seconds,
             backoff_seconds=self.backoff_seconds,
         )
+        twin.organization_ids = self.organization_ids
+        return twin
 
     def close(self) -> None:
         self._ckan.close()
@@ -709,10 +713,20 @@ def publish(
 
 
 def _ensure_organization(dataset: Dataset, portal: Portal) -> str:
-    """Id of the dataset's organization, created if the token may do so."""
+    """Id of the dataset's organization, created if the token may do so.
+
+    Read once per client (and its clones): many new datasets of one department cost
+    one ``organization_show``.
+    """
     org = dataset.organization
+    known = portal.organization_ids.get(org.name)
+    if known is not None:
+        return known
     try:
-        found: dict[str, Any] = portal.call("organization_show", {"id": org.name})
+        found: dict[str, Any] = portal.call(
+            "organization_show", {"id": org.name, "include_datasets": False}
+        )
+        portal.organization_ids[org.name] = str(found["id"])
         return str(found["id"])
     except ckanapi.NotFound:
         pass
@@ -727,6 +741,7 @@ def _ensure_organization(dataset: Dataset, portal: Portal) -> str:
             f"created ({exc}); a portal administrator has to create it and make the "
             "pipeline's user an editor"
         ) from None
+    portal.organization_ids[org.name] = str(created["id"])
     return str(created["id"])
 
 
