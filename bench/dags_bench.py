@@ -105,10 +105,10 @@ def _files(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def run(ctx: Context) -> Section:
-    section = Section(key="dags", title="DAG parsing (dags/ with 341 datasets)")
     datasets, resources = (
         (FULL_DATASETS, FULL_RESOURCES) if ctx.full else (QUICK_DATASETS, QUICK_RESOURCES)
     )
+    section = Section(key="dags", title=f"DAG parsing (dags/ with {datasets} datasets)")
     registry = ctx.scratch / "dags-registry"
     ids = set(write_registry(registry, datasets, resources))
     home = ctx.scratch / "dags-airflow-home"

@@ -27,7 +27,7 @@ from typing import Any
 
 from etl.errors import HarvestError
 from etl.formats import RenderedFile
-from etl.portal import UNREAD, Portal, PublishIncomplete, PublishResult
+from etl.portal import UNREAD, CallStats, Portal, PublishIncomplete, PublishResult
 from etl.registry import Dataset
 
 SEARCH_ROWS = 500
@@ -47,23 +47,13 @@ class SyncItem:
 
 
 @dataclass
-class SyncResult:
-    """Outcome of a sync: per-dataset results, failures, and what it cost on the portal."""
+class SyncResult(CallStats):
+    """Outcome of a sync: per-dataset results, failures, and what it cost on the portal
+    (the call counts of all threads together)."""
 
     results: list[PublishResult] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
-    reads: Counter[str] = field(default_factory=Counter)
-    writes: Counter[str] = field(default_factory=Counter)
-    bytes_uploaded: int = 0
     seconds: float = 0.0
-
-    @property
-    def read_calls(self) -> int:
-        return sum(self.reads.values())
-
-    @property
-    def write_calls(self) -> int:
-        return sum(self.writes.values())
 
     def actions(self) -> Counter[str]:
         """How many resources were created, updated, unchanged (failed datasets apart)."""
@@ -81,6 +71,7 @@ class SyncResult:
             "read_calls": self.read_calls,
             "write_calls": self.write_calls,
             "bytes_uploaded": self.bytes_uploaded,
+            "retries": self.retries,
             "seconds": round(self.seconds, 3),
         }
 
@@ -192,6 +183,7 @@ def sync(
         outcome.reads.update(used.stats.reads)
         outcome.writes.update(used.stats.writes)
         outcome.bytes_uploaded += used.stats.bytes_uploaded
+        outcome.retries += used.stats.retries
         used.close()
     outcome.results.sort(key=lambda r: r.dataset)
     outcome.seconds = time.perf_counter() - started
